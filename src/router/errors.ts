@@ -44,7 +44,7 @@ export class PortConflictError extends RouterError {
   }
 }
 
-export type WanAddressClass = 'public' | 'private' | 'cgnat' | 'reserved' | 'unknown';
+export type WanAddressClass = 'public' | 'private' | 'cgnat' | 'reserved' | 'loopback' | 'unknown';
 
 /** The router's own WAN address is not reachable from the internet: a second NAT sits above it. */
 export class DoubleNatError extends RouterError {
@@ -72,6 +72,8 @@ function describeClass(c: WanAddressClass): string {
       return 'a carrier-grade NAT (100.64.0.0/10) address';
     case 'reserved':
       return 'a reserved address';
+    case 'loopback':
+      return 'a loopback address (an emulated router)';
     default:
       return 'not a public address';
   }

@@ -12,7 +12,7 @@ const ranges: Array<[string, number, WanAddressClass]> = [
   ['192.168.0.0', 16, 'private'],
   ['100.64.0.0', 10, 'cgnat'],
   ['0.0.0.0', 8, 'reserved'],
-  ['127.0.0.0', 8, 'reserved'],
+  ['127.0.0.0', 8, 'loopback'],
   ['169.254.0.0', 16, 'reserved'],
   ['192.0.0.0', 24, 'reserved'],
   ['192.0.2.0', 24, 'reserved'],

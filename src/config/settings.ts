@@ -1,0 +1,214 @@
+/**
+ * Every setting frontdoor has, in one place: its default, flag, environment variable, help text
+ * and how it is checked. `frontdoor --help` and docs/configuration.md are made from this list,
+ * so they cannot drift from the code.
+ */
+import { isIPv4 } from 'node:net';
+
+export type SettingType = 'port' | 'int' | 'duration' | 'string' | 'ipv4' | 'bool' | 'enum' | 'list';
+
+export interface SettingSpec<T = unknown> {
+  /** Key in code and in the config file. */
+  key: string;
+  flag: string;
+  env: string;
+  type: SettingType;
+  default: T;
+  /** How the default reads in help when it is computed at run time. */
+  defaultText?: string;
+  help: string;
+  group: 'router' | 'node' | 'logging';
+  choices?: readonly string[];
+  min?: number;
+  max?: number;
+}
+
+function spec<T>(s: SettingSpec<T>): SettingSpec<T> {
+  return s;
+}
+
+export const SETTINGS = [
+  spec({
+    key: 'gateway',
+    flag: '--gateway',
+    env: 'FRONTDOOR_GATEWAY',
+    type: 'ipv4',
+    default: '',
+    defaultText: 'the default route',
+    help: "The router's LAN address.",
+    group: 'router',
+  }),
+  spec({
+    key: 'interface',
+    flag: '--interface',
+    env: 'FRONTDOOR_INTERFACE',
+    type: 'string',
+    default: '',
+    defaultText: "the default route's",
+    help: 'Network interface to use; its first IPv4 address becomes --address.',
+    group: 'router',
+  }),
+  spec({
+    key: 'address',
+    flag: '--address',
+    env: 'FRONTDOOR_ADDRESS',
+    type: 'ipv4',
+    default: '',
+    defaultText: 'the address facing the gateway',
+    help: 'This node\'s LAN address: requests to the router are sent from it and mappings point to it.',
+    group: 'router',
+  }),
+  spec({
+    key: 'routerProtocols',
+    flag: '--router-protocols',
+    env: 'FRONTDOOR_ROUTER_PROTOCOLS',
+    type: 'list',
+    default: ['upnp', 'natpmp', 'pcp'],
+    choices: ['upnp', 'natpmp', 'pcp'],
+    help: 'Port-mapping protocols to try, comma-separated; UPnP is preferred since only it can list the table.',
+    group: 'router',
+  }),
+  spec({
+    key: 'discoveryTimeout',
+    flag: '--discovery-timeout',
+    env: 'FRONTDOOR_DISCOVERY_TIMEOUT',
+    type: 'duration',
+    default: 3000,
+    min: 100,
+    max: 60000,
+    help: 'How long to wait for the router to answer discovery (it stops early once UPnP answers).',
+    group: 'router',
+  }),
+  spec({
+    key: 'routerTimeout',
+    flag: '--router-timeout',
+    env: 'FRONTDOOR_ROUTER_TIMEOUT',
+    type: 'duration',
+    default: 3000,
+    min: 100,
+    max: 60000,
+    help: 'How long one request to the router may take.',
+    group: 'router',
+  }),
+  spec({
+    key: 'ssdpPort',
+    flag: '--ssdp-port',
+    env: 'FRONTDOOR_SSDP_PORT',
+    type: 'port',
+    default: 1900,
+    help: "The router's SSDP (UPnP discovery) port; only an emulated router uses another.",
+    group: 'router',
+  }),
+  spec({
+    key: 'natpmpPort',
+    flag: '--natpmp-port',
+    env: 'FRONTDOOR_NATPMP_PORT',
+    type: 'port',
+    default: 5351,
+    help: "The router's NAT-PMP and PCP port; only an emulated router uses another.",
+    group: 'router',
+  }),
+  spec({
+    key: 'publicPort',
+    flag: '--public-port',
+    env: 'FRONTDOOR_PUBLIC_PORT',
+    type: 'port',
+    default: 8080,
+    help: 'The well-known public port: the representative serves the portal on it.',
+    group: 'node',
+  }),
+  spec({
+    key: 'logLevel',
+    flag: '--log-level',
+    env: 'FRONTDOOR_LOG_LEVEL',
+    type: 'enum',
+    default: 'info',
+    choices: ['debug', 'info', 'warn', 'error'],
+    help: 'Least severe log level printed.',
+    group: 'logging',
+  }),
+  spec({
+    key: 'logFormat',
+    flag: '--log-format',
+    env: 'FRONTDOOR_LOG_FORMAT',
+    type: 'enum',
+    default: 'auto',
+    choices: ['auto', 'json', 'text'],
+    help: 'Log lines as JSON or text; auto is text on a terminal, JSON otherwise.',
+    group: 'logging',
+  }),
+] as const;
+
+export interface Settings {
+  gateway: string;
+  interface: string;
+  address: string;
+  routerProtocols: Array<'upnp' | 'natpmp' | 'pcp'>;
+  discoveryTimeout: number;
+  routerTimeout: number;
+  ssdpPort: number;
+  natpmpPort: number;
+  publicPort: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  logFormat: 'auto' | 'json' | 'text';
+}
+
+export type SettingKey = keyof Settings;
+
+/** Parses "250ms", "2s", "1.5m", "1h" or a bare number of milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 'ms';
+  const factor = unit === 'h' ? 3_600_000 : unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1;
+  const ms = Math.round(n * factor);
+  return Number.isSafeInteger(ms) ? ms : undefined;
+}
+
+/** Turns one raw text value into a typed one, or says what is wrong with it. */
+export function parseSettingValue(s: SettingSpec, raw: string): { value: unknown } | { error: string } {
+  switch (s.type) {
+    case 'port':
+    case 'int': {
+      if (!/^\d{1,10}$/.test(raw.trim())) return { error: `"${raw}" is not a whole number` };
+      const n = Number(raw.trim());
+      const min = s.min ?? (s.type === 'port' ? 1 : 0);
+      const max = s.max ?? (s.type === 'port' ? 65535 : Number.MAX_SAFE_INTEGER);
+      if (n < min || n > max) return { error: `${n} is outside ${min}-${max}` };
+      return { value: n };
+    }
+    case 'duration': {
+      const ms = parseDuration(raw);
+      if (ms === undefined) return { error: `"${raw}" is not a duration (e.g. 500ms, 3s, 2m)` };
+      if (s.min !== undefined && ms < s.min) return { error: `${raw} is shorter than ${s.min} ms` };
+      if (s.max !== undefined && ms > s.max) return { error: `${raw} is longer than ${s.max} ms` };
+      return { value: ms };
+    }
+    case 'ipv4':
+      if (raw !== '' && !isIPv4(raw)) return { error: `"${raw}" is not an IPv4 address` };
+      return { value: raw };
+    case 'bool': {
+      const v = raw.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return { value: true };
+      if (['0', 'false', 'no', 'off'].includes(v)) return { value: false };
+      return { error: `"${raw}" is not true or false` };
+    }
+    case 'enum':
+      if (!s.choices?.includes(raw)) return { error: `"${raw}" is not one of ${s.choices?.join(', ')}` };
+      return { value: raw };
+    case 'list': {
+      const items = raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+      if (items.length === 0) return { error: 'the list is empty' };
+      const bad = items.find((i) => s.choices && !s.choices.includes(i));
+      if (bad) return { error: `"${bad}" is not one of ${s.choices?.join(', ')}` };
+      return { value: [...new Set(items)] };
+    }
+    case 'string':
+      if (raw.length > 256) return { error: 'is longer than 256 characters' };
+      return { value: raw };
+  }
+}
