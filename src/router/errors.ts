@@ -7,6 +7,7 @@
 export type RouterErrorCode =
   | 'FD_PORT_CONFLICT'
   | 'FD_DOUBLE_NAT'
+  | 'FD_NO_WAN_ADDRESS'
   | 'FD_NO_GATEWAY'
   | 'FD_NOT_AUTHORIZED'
   | 'FD_PORT_REFUSED'
@@ -76,6 +77,18 @@ function describeClass(c: WanAddressClass): string {
       return 'a loopback address (an emulated router)';
     default:
       return 'not a public address';
+  }
+}
+
+/**
+ * The router answers but tells no WAN address: its internet link is down, or (miniupnpd, and
+ * many routers like it) it hides a private or carrier-grade NAT address it cannot forward from:
+ * GetExternalIPAddress gives an empty string, NAT-PMP result 3 Network Failure.
+ */
+export class NoWanAddressError extends RouterError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('FD_NO_WAN_ADDRESS', message, options);
+    this.name = 'NoWanAddressError';
   }
 }
 

@@ -11,6 +11,7 @@ import {
   NotAuthorizedError,
   PortConflictError,
   PortRefusedError,
+  NoWanAddressError,
   RouterError,
   UnsupportedError,
   UpnpError,
@@ -179,7 +180,8 @@ export class IgdClient implements PortMapper {
     const out = await this.call('GetExternalIPAddress', [], signal);
     const address = (out.get('NewExternalIPAddress') ?? '').trim();
     if (address === '' || address === '0.0.0.0') {
-      throw new RouterError('FD_ROUTER_ERROR', 'the router reports no external address: its WAN link may be down');
+      // miniupnpd also answers '' when its WAN address is private or reserved (double NAT).
+      throw new NoWanAddressError('the router reports no external address: its WAN link is down or its WAN address is not public');
     }
     if (isIP(address) === 0) {
       throw new BadResponseError(`GetExternalIPAddress: not an IP address: ${JSON.stringify(address.slice(0, 64))}`);

@@ -150,6 +150,11 @@ export function searchIgd(opts: SearchIgdOptions): Promise<SsdpResponse[]> {
   const signal = opts.signal;
 
   return new Promise<SsdpResponse[]>((resolve, reject) => {
+    // A bad port would otherwise throw inside a socket callback, out of the caller's reach.
+    if (!Number.isInteger(ssdpPort) || ssdpPort < 1 || ssdpPort > 65535) {
+      reject(new RangeError(`SSDP port must be 1-65535, got ${ssdpPort}`));
+      return;
+    }
     if (signal?.aborted) {
       reject(abortReason(signal));
       return;

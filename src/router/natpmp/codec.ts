@@ -2,6 +2,7 @@ import { isIPv4 } from 'node:net';
 import {
   BadResponseError,
   NotAuthorizedError,
+  NoWanAddressError,
   ResultCodeError,
   UnsupportedError,
 } from '../errors.js';
@@ -220,10 +221,10 @@ export function natPmpResultError(resultCode: number, what: string): RouterError
     case NatPmpResult.notAuthorized:
       return new NotAuthorizedError(`${what}: the router refused (NAT-PMP result 2, not authorized/refused)`);
     case NatPmpResult.networkFailure:
-      return new ResultCodeError(
-        'natpmp',
-        resultCode,
-        `${what}: the router reports a network failure (result 3; it may have no WAN address yet)`,
+      // RFC 6886 3.5: "e.g., NAT box itself has not obtained a DHCP lease"; miniupnpd also sends
+      // it when its WAN address is private or reserved (double NAT).
+      return new NoWanAddressError(
+        `${what}: the router reports a network failure (result 3): it has no usable WAN address`,
       );
     case NatPmpResult.outOfResources:
       return new ResultCodeError(

@@ -52,6 +52,10 @@ export class UdpRequester<P> {
   private closed = false;
 
   constructor(components: UdpRequesterComponents, init: UdpRequesterInit, parse: (datagram: Buffer) => P) {
+    // A bad port would otherwise surface as a RangeError thrown inside a socket callback.
+    if (!Number.isInteger(init.port) || init.port < 1 || init.port > 65535) {
+      throw new RangeError(`${init.protocol} port must be 1-65535, got ${init.port}`);
+    }
     this.log = components.logger;
     this.clock = components.clock;
     this.init = init;

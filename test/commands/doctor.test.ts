@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runCli } from '../../src/commands/main.js';
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, { env, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
+  return { code, stdout, stderr };
+}
+
+describe('frontdoor CLI', () => {
+  it('doctor --embedded reports a working router and exits 0', async () => {
+    const r = await cli(['doctor', '--embedded']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /UPnP IGD\s+answered in \d+ ms/);
+    assert.match(r.stdout, /Test mapping\s+TCP \d+ -> 127\.0\.0\.1:\d+ granted/);
+    assert.match(r.stdout, /^OK: Port mapping works/m);
+  });
+
+  it('doctor --embedded --json is a report scripts can read', async () => {
+    const r = await cli(['doctor', '--embedded', '--json', '--router-protocols', 'natpmp']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { status: string; using: string; listingNote: string };
+    assert.equal(report.status, 'ok');
+    assert.equal(report.using, 'natpmp');
+    assert.match(report.listingNote, /cannot list/);
+  });
+
+  it('a bad setting stops with its name and exit code 2', async () => {
+    const r = await cli(['doctor', '--embedded'], { FRONTDOOR_DISCOVERY_TIMEOUT: 'forever' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /FRONTDOOR_DISCOVERY_TIMEOUT: "forever" is not a duration/);
+    const u = await cli(['doctor', '--frobnicate']);
+    assert.equal(u.code, 2);
+    assert.match(u.stderr, /frobnicate/);
+  });
+
+  it('--help lists the commands and every setting', async () => {
+    const r = await cli(['--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /doctor/);
+    assert.match(r.stdout, /--public-port <port>\n\s+FRONTDOOR_PUBLIC_PORT, default: 8080/);
+    const bad = await cli(['nonsense']);
+    assert.equal(bad.code, 2);
+  });
+});
