@@ -2,7 +2,7 @@ import { type Clock, systemClock } from '../runtime/clock.js';
 import { type Logger, silentLogger } from '../runtime/log.js';
 import { abortReason } from './abort.js';
 import { NoGatewayError, RouterError } from './errors.js';
-import { IgdClient } from './igd/igd-client.js';
+import type { IgdClient } from './igd/igd-client.js';
 import { chooseLocations } from './igd/location-policy.js';
 import { searchIgd } from './igd/ssdp.js';
 import { NatPmpClient, probeNatPmp } from './natpmp/natpmp-client.js';
@@ -14,7 +14,9 @@ import type { GatewayProbe, MappingProtocolName, PortMapper } from './types.js';
  * and unicast to the gateway) are probed at once on sockets bound to our LAN address. NAT-PMP
  * answers in milliseconds; SSDP stops as soon as the gateway gave an IGD:2 answer. Once anything
  * answered, slower protocols get a short grace period and no more: UPnP is preferred (only it can
- * list the table), but not at the price of seconds.
+ * list the table), but not at the price of seconds. A UPnP device that has answered the search
+ * is waited for (up to the overall timeout): on a loaded Pi fetching its description can take
+ * longer than the grace, and falling back to NAT-PMP would lose the table for good.
  */
 
 export type ProtocolFamily = 'upnp' | 'natpmp' | 'pcp';
@@ -31,6 +33,11 @@ export interface DiscoverOptions {
   requestTimeoutMs?: number;
   ssdpPort?: number;
   natpmpPort?: number;
+  /**
+   * The description URL that worked last time (see gateway-memory.ts): fetched at once, beside
+   * the search, so a restarting node need not wait for SSDP.
+   */
+  knownLocation?: string;
   /** Multicast M-SEARCH too (default true; loopback tests turn it off). */
   multicast?: boolean;
   /** Called when a NAT-PMP/PCP client sees the router's epoch go back (it rebooted). */
@@ -69,7 +76,7 @@ export async function discoverGateway(opts: DiscoverOptions): Promise<Discovery>
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? silentLogger;
   const timeoutMs = opts.timeoutMs ?? 3000;
-  const graceMs = opts.graceMs ?? 400;
+  const graceMs = opts.graceMs ?? 500;
   const start = clock.now();
   const elapsed = () => Math.round(clock.now() - start);
 
@@ -81,8 +88,18 @@ export async function discoverGateway(opts: DiscoverOptions): Promise<Discovery>
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const overall = clock.setTimeout(() => stop.abort(new NoGatewayError()), timeoutMs);
   let grace: ReturnType<Clock['setTimeout']> | undefined;
+  // Probes that never showed a sign of life end with the grace period; a UPnP device that
+  // answered the search only with the overall timeout.
+  const silent = new AbortController();
+  const quiet = AbortSignal.any([stop.signal, silent.signal]);
+  const upnpSilent = new AbortController();
+  const upnpQuiet = AbortSignal.any([stop.signal, upnpSilent.signal]);
+  let upnpAlive = false;
   const answered = () => {
-    grace ??= clock.setTimeout(() => stop.abort(new NoGatewayError()), graceMs);
+    grace ??= clock.setTimeout(() => {
+      silent.abort(new NoGatewayError());
+      if (!upnpAlive) upnpSilent.abort(new NoGatewayError());
+    }, graceMs);
   };
 
   const probes: GatewayProbe[] = [];
@@ -95,7 +112,7 @@ export async function discoverGateway(opts: DiscoverOptions): Promise<Discovery>
   const tasks: Promise<void>[] = [];
   if (protocols.includes('natpmp')) {
     tasks.push(
-      probeNatPmp({ ...base, port: opts.natpmpPort, timeoutMs, signal: stop.signal })
+      probeNatPmp({ ...base, port: opts.natpmpPort, timeoutMs, signal: quiet })
         .then((r) => {
           natpmpExternalAddress = r.externalAddress;
           probes.push({ protocol: 'natpmp', gateway: opts.gateway, elapsedMs: elapsed() });
@@ -114,7 +131,7 @@ export async function discoverGateway(opts: DiscoverOptions): Promise<Discovery>
   }
   if (protocols.includes('pcp')) {
     tasks.push(
-      probePcp({ ...base, port: opts.natpmpPort, timeoutMs, signal: stop.signal })
+      probePcp({ ...base, port: opts.natpmpPort, timeoutMs, signal: quiet })
         .then(() => {
           probes.push({ protocol: 'pcp', gateway: opts.gateway, elapsedMs: elapsed() });
           mappers.push(
@@ -131,38 +148,71 @@ export async function discoverGateway(opts: DiscoverOptions): Promise<Discovery>
     );
   }
   if (protocols.includes('upnp')) {
+    // The XML side of UPnP takes tens of milliseconds to load: let it load while the router answers.
+    const igd = import('./igd/igd-client.js');
+    const connect = async (location: string, timeout: number) =>
+      (await igd).IgdClient.connect({
+        location,
+        localAddress: opts.localAddress,
+        gateway: opts.gateway,
+        timeoutMs: timeout,
+        logger: log,
+        signal: stop.signal,
+      });
+    const use = (client: IgdClient, location: string) => {
+      probes.push({
+        protocol: client.protocol,
+        gateway: opts.gateway,
+        elapsedMs: elapsed(),
+        location,
+        controlUrl: client.controlUrl,
+        serviceType: client.serviceType,
+      });
+      mappers.push(client);
+      answered();
+    };
     tasks.push(
       (async () => {
-        const responses = await searchIgd({
+        const searchDone = new AbortController();
+        const known = opts.knownLocation;
+        const remembered = known
+          ? connect(known, Math.min(requestTimeoutMs, 1000)).then(
+              (client) => {
+                upnpAlive = true;
+                searchDone.abort(new NoGatewayError('found through the remembered location'));
+                return client;
+              },
+              (e: unknown) => {
+                log.debug('remembered UPnP location failed; searching', { location: known, error: String(e) });
+                return undefined;
+              },
+            )
+          : undefined;
+        const search = searchIgd({
           ...base,
           timeoutMs,
           ssdpPort: opts.ssdpPort,
           multicast: opts.multicast,
-          signal: stop.signal,
+          signal: AbortSignal.any([upnpQuiet, searchDone.signal]),
           logger: log,
           clock,
+          onResponse: () => {
+            upnpAlive = true;
+          },
+        }).catch((e: unknown) => {
+          if (searchDone.signal.aborted) return [];
+          throw e;
         });
+        const [client, responses] = await Promise.all([remembered, search]);
+        if (client) {
+          use(client, known!);
+          return;
+        }
         let lastError: RouterError | undefined;
         for (const candidate of chooseLocations(responses, base)) {
+          if (candidate.url === known) continue;
           try {
-            const client = await IgdClient.connect({
-              location: candidate.url,
-              localAddress: opts.localAddress,
-              gateway: opts.gateway,
-              timeoutMs: requestTimeoutMs,
-              logger: log,
-              signal: stop.signal,
-            });
-            probes.push({
-              protocol: client.protocol,
-              gateway: opts.gateway,
-              elapsedMs: elapsed(),
-              location: candidate.url,
-              controlUrl: client.controlUrl,
-              serviceType: client.serviceType,
-            });
-            mappers.push(client);
-            answered();
+            use(await connect(candidate.url, requestTimeoutMs), candidate.url);
             return;
           } catch (e) {
             lastError = asRouterError(e, `UPnP description at ${candidate.url}`);

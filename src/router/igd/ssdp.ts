@@ -121,6 +121,8 @@ export interface SearchIgdOptions {
   multicast?: boolean;
   /** Port of the unicast M-SEARCH to the gateway; default 1900 (the emulator uses another). */
   ssdpPort?: number;
+  /** With a gateway, the multicast search follows the unicast one after this delay. Default 100 ms. */
+  multicastDelayMs?: number;
   /** Delays of the resends after the first burst. Default [250, 750]. */
   resendAfterMs?: readonly number[];
   /**
@@ -147,6 +149,7 @@ export function searchIgd(opts: SearchIgdOptions): Promise<SsdpResponse[]> {
   const ssdpPort = opts.ssdpPort ?? SSDP_PORT;
   const resends = opts.resendAfterMs ?? [250, 750];
   const settleMs = opts.settleMs ?? 300;
+  const multicastDelayMs = opts.multicastDelayMs ?? 100;
   const signal = opts.signal;
 
   return new Promise<SsdpResponse[]>((resolve, reject) => {
@@ -183,11 +186,11 @@ export function searchIgd(opts: SearchIgdOptions): Promise<SsdpResponse[]> {
     const onAbort = () => finish(abortReason(signal!));
     signal?.addEventListener('abort', onAbort, { once: true });
 
-    const send = () => {
+    const send = (to: { multicast: boolean; unicast: boolean }) => {
       if (done) return;
       const destinations: Array<[string, number]> = [];
-      if (opts.multicast !== false) destinations.push([SSDP_MULTICAST_ADDRESS, SSDP_PORT]);
-      if (opts.gateway) destinations.push([opts.gateway, ssdpPort]);
+      if (to.multicast && opts.multicast !== false) destinations.push([SSDP_MULTICAST_ADDRESS, SSDP_PORT]);
+      if (to.unicast && opts.gateway) destinations.push([opts.gateway, ssdpPort]);
       for (const [host, port] of destinations) {
         for (const st of IGD_SEARCH_TARGETS) {
           // The HOST header names the multicast group even on the unicast copy, as UDA 1.1 asks;
@@ -239,9 +242,18 @@ export function searchIgd(opts: SearchIgdOptions): Promise<SsdpResponse[]> {
           log.debug('multicast setup failed', { error: (err as Error).message });
         }
       }
-      send();
+      // Unicast to the gateway first: most routers answer it at once, while a multicast search
+      // costs them more (miniupnpd answered a multicast burst ~100 ms later, and held its NAT-PMP
+      // answers back meanwhile). Routers that answer multicast only get it a moment later.
+      const both = { multicast: true, unicast: true };
+      if (opts.gateway) {
+        send({ multicast: false, unicast: true });
+        timers.push(clock.setTimeout(() => send({ multicast: true, unicast: false }), multicastDelayMs));
+      } else {
+        send(both);
+      }
       // The LAN loses datagrams (Wi-Fi, a busy router): resend a couple of times.
-      for (const ms of resends) timers.push(clock.setTimeout(send, ms));
+      for (const ms of resends) timers.push(clock.setTimeout(() => send(both), ms));
       timers.push(clock.setTimeout(() => finish(), timeoutMs));
     });
   });

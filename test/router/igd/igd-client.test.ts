@@ -20,7 +20,7 @@ import { IgdClient } from '../../../src/router/igd/igd-client.js';
 import type { Logger, LogFields } from '../../../src/runtime/log.js';
 import type { MappingRequest } from '../../../src/router/types.js';
 import { miniupnpdDescription, portMappingList, soapFault, soapResponse } from './fixtures.js';
-import { ManualClock } from './manual-clock.js';
+import { ManualClock } from '../../helpers/manual-clock.js';
 
 interface Call {
   action: string;
@@ -244,10 +244,10 @@ describe('IgdClient.externalAddress', () => {
     assert.equal(fake.calls[0]!.serviceType, WANIP2);
   });
 
-  it('an empty address (WAN down) is a RouterError, garbage a BadResponseError', async () => {
+  it('an empty address (WAN down, or hidden because private) is a NoWanAddressError, garbage a BadResponseError', async () => {
     const c = await connect();
     fake.handler = (call) => ok(call.action, '<NewExternalIPAddress></NewExternalIPAddress>');
-    await assert.rejects(c.externalAddress(), (e: RouterError) => e.name === 'RouterError' && e.code === 'FD_ROUTER_ERROR');
+    await assert.rejects(c.externalAddress(), (e: RouterError) => e.name === 'NoWanAddressError' && e.code === 'FD_NO_WAN_ADDRESS');
     fake.handler = (call) => ok(call.action, '<NewExternalIPAddress>&lt;script&gt;</NewExternalIPAddress>');
     await assert.rejects(c.externalAddress(), BadResponseError);
   });

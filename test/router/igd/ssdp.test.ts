@@ -12,7 +12,7 @@ import {
 } from '../../../src/router/igd/ssdp.js';
 import type { SsdpResponse } from '../../../src/router/igd/ssdp.js';
 import { editsArb, MINIUPNPD_SSDP_RESPONSE, mutate, RUNS, valueOrBadResponse } from './fixtures.js';
-import { ManualClock } from './manual-clock.js';
+import { ManualClock } from '../../helpers/manual-clock.js';
 
 describe('parseSsdpResponse', () => {
   it('reads a miniupnpd answer', () => {
@@ -188,7 +188,7 @@ describe('searchIgd', () => {
       assert.match(responder.searches[0]!, /^M-SEARCH \* HTTP\/1\.1\r\n/);
       assert.match(responder.searches[0]!, /\r\nMAN: "ssdp:discover"\r\n/);
       assert.match(responder.searches[0]!, /\r\nMX: \d\r\n/);
-      assert.equal(clock.pending, 0, 'all timers cancelled');
+      assert.equal(clock.pendingCount, 0, 'all timers cancelled');
     } finally {
       responder.close();
     }
@@ -273,8 +273,9 @@ describe('searchIgd', () => {
       }).finally(() => {
         settled = true;
       });
-      // Two resend timers and the timeout are pending; the IGD:1 answer adds the settle timer.
-      await until(() => clock.pending === 4, 'the IGD:1 answer');
+      // The delayed multicast, two resends and the timeout are pending; the IGD:1 answer adds the
+      // settle timer.
+      await until(() => clock.pendingCount === 5, 'the IGD:1 answer');
       assert.equal(settled, false);
       clock.advance(300);
       const found = await search;
@@ -340,7 +341,7 @@ describe('searchIgd', () => {
       const reason = new Error('stop');
       ac.abort(reason);
       await assert.rejects(search, (err) => err === reason);
-      assert.equal(clock.pending, 0);
+      assert.equal(clock.pendingCount, 0);
     } finally {
       responder.close();
     }

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { BadResponseError, NotAuthorizedError, ResultCodeError, UnsupportedError } from '../../../src/router/errors.js';
+import {
+  BadResponseError,
+  NotAuthorizedError,
+  NoWanAddressError,
+  ResultCodeError,
+  UnsupportedError,
+} from '../../../src/router/errors.js';
 import {
   encodeExternalAddressRequest,
   encodeMapRequest,
@@ -191,10 +197,10 @@ describe('natPmpResultError', () => {
   it('maps the RFC 6886 result codes to typed errors', () => {
     assert.ok(natPmpResultError(1, 'x') instanceof UnsupportedError);
     assert.ok(natPmpResultError(2, 'x') instanceof NotAuthorizedError);
+    // Result 3 is what miniupnpd sends when its WAN address is private (double NAT) or missing.
     const network = natPmpResultError(3, 'x');
-    assert.ok(network instanceof ResultCodeError);
-    assert.equal(network.code, 'FD_ROUTER_ERROR');
-    assert.equal((network as ResultCodeError).resultCode, 3);
+    assert.ok(network instanceof NoWanAddressError);
+    assert.equal(network.code, 'FD_NO_WAN_ADDRESS');
     assert.equal((natPmpResultError(4, 'x') as ResultCodeError).resultCode, 4);
     assert.ok(natPmpResultError(5, 'x') instanceof UnsupportedError);
     assert.equal((natPmpResultError(99, 'x') as ResultCodeError).resultCode, 99);

@@ -5,6 +5,7 @@ import {
   BadResponseError,
   ListingUnsupportedError,
   NoGatewayError,
+  NoWanAddressError,
   NotAuthorizedError,
   PortConflictError,
   ResultCodeError,
@@ -238,7 +239,7 @@ describe('NatPmpClient', () => {
     const cases: Array<[number, (e: unknown) => boolean]> = [
       [1, (e) => e instanceof UnsupportedError],
       [2, (e) => e instanceof NotAuthorizedError],
-      [3, (e) => e instanceof ResultCodeError && e.resultCode === 3],
+      [3, (e) => e instanceof NoWanAddressError],
       [4, (e) => e instanceof ResultCodeError && e.resultCode === 4],
       [5, (e) => e instanceof UnsupportedError],
     ];
