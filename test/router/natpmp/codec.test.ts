@@ -5,7 +5,7 @@ import {
   BadResponseError,
   NotAuthorizedError,
   NoWanAddressError,
-  ResultCodeError,
+  type ResultCodeError,
   UnsupportedError,
 } from '../../../src/router/errors.js';
 import {
