@@ -4,10 +4,12 @@
  */
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   router: () => import('./router.js'),
+  election: () => import('./election-sim.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
-const names = name ? [name] : Object.keys(benches);
+// Without a name: the benchmarks that need nothing but this machine (router needs root).
+const names = name && !name.startsWith('-') ? [name] : ['election', 'router'];
 for (const n of names) {
   const load = benches[n];
   if (!load) {

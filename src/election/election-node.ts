@@ -1,0 +1,829 @@
+import type { NodeInfo, Received, Sender } from '../peers/messages.js';
+import type { LanTransport } from '../peers/transport.js';
+import { PortConflictError } from '../router/errors.js';
+import type { Mapping, MappingRequest, PortMapper } from '../router/types.js';
+import type { Clock, Timer } from '../runtime/clock.js';
+import type { Logger } from '../runtime/log.js';
+import type { ElectionConfig, ElectionConfigInit } from './config.js';
+import { electionConfig, validateElectionConfig } from './config.js';
+import type { DepartureReason } from './detector.js';
+import { DepartureDetector } from './detector.js';
+import type { DirectoryEntry } from './directory.js';
+import { Directory } from './directory.js';
+import { callRouter } from './router-call.js';
+import type { Ranked } from './rules.js';
+import { compareCandidates, takeoverDelayMs } from './rules.js';
+
+/**
+ * The election of the representative: the node the router maps the well-known port to. The
+ * router's mapping table is the lock (it grants an external port to one LAN host and answers
+ * conflict to the others), so this state machine never decides alone who holds the port: it
+ * decides when to ASK, and believes it holds the port only within the lease the router granted,
+ * counted from the moment the request was sent. Everything it waits on comes from the injected
+ * clock, transport, mapper and random source, so test/election/sim.ts replays it exactly.
+ */
+
+export type ElectionState = 'starting' | 'follower' | 'candidate' | 'representative' | 'stopped';
+
+export interface RoleChange {
+  from: ElectionState;
+  to: ElectionState;
+  /** Whom this node believes is representative after the change. */
+  representative: string | undefined;
+  reason: string;
+}
+
+export interface BecameRepresentative {
+  term: number;
+  mapping: Mapping;
+  /** Clock time until which the node may believe it holds the port. */
+  leaseUntil: number;
+}
+
+export interface ElectionHooks {
+  onRoleChange?: (change: RoleChange) => void;
+  onDirectoryChange?: (entries: DirectoryEntry[]) => void;
+  /** Start serving the portal (and, later, take the floating LAN address). */
+  onBecomeRepresentative?: (e: BecameRepresentative) => void | Promise<void>;
+  /** Stop serving the portal; called before a graceful stop releases the port. */
+  onStepDown?: (reason: string) => void | Promise<void>;
+}
+
+export interface ElectionComponents {
+  clock: Clock;
+  transport: LanTransport;
+  portMapper: PortMapper;
+  logger: Logger;
+  random: () => number;
+}
+
+export interface ElectionInit extends ElectionHooks {
+  self: Sender;
+  info: NodeInfo;
+  config?: ElectionConfigInit;
+  /** The port other nodes reach this node's transport on (for its own directory entry). */
+  lanPort?: number;
+}
+
+interface Candidacy {
+  /** backoff: waiting to claim; window: claimed, listening for collisions; claiming: at the router. */
+  phase: 'backoff' | 'yielding' | 'window' | 'claiming';
+  attempt: number;
+  /** The departed representative: it does not count when ranking. */
+  excluded: string | undefined;
+  yieldTo: string | undefined;
+  routerFailures: number;
+  /** Clock time before which the router is not asked (config.guardOldLease). */
+  notBefore: number;
+}
+
+type ClaimPurpose = 'start' | 'takeover' | 'renew' | 'check';
+
+export class ElectionNode {
+  readonly config: ElectionConfig;
+  private readonly clock: Clock;
+  private readonly transport: LanTransport;
+  private readonly mapper: PortMapper;
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private readonly self: Sender;
+  private info: NodeInfo;
+  private readonly lanPort: number;
+  private readonly hooks: ElectionHooks;
+  private readonly detector: DepartureDetector;
+  private readonly dir = new Directory();
+  private readonly timers = new Map<string, Timer>();
+  /** `id/boot` of processes that withdrew: their late messages must not revive them. */
+  private readonly withdrawn = new Map<string, number>();
+  private started = false;
+  private listening = false;
+  private stopping: Promise<void> | undefined;
+  private current: ElectionState = 'stopped';
+  private rep: string | undefined;
+  /** When a representative (any, or ourselves) was last heard from or last were we one. */
+  private repLastHeard = 0;
+  private startedAt = 0;
+  private lastClaimAt = Number.NEGATIVE_INFINITY;
+  private cand: Candidacy | undefined;
+  private termSeen = 0;
+  private myTerm = 0;
+  private mapping: Mapping | undefined;
+  private leaseDeadline = 0;
+  private claimInFlight = false;
+  private recheck = false;
+  private lastReplyAt = Number.NEGATIVE_INFINITY;
+  private wan: string | undefined;
+  private table: Mapping[] | undefined;
+
+  constructor(components: ElectionComponents, init: ElectionInit) {
+    this.config = electionConfig(init.config);
+    validateElectionConfig(this.config);
+    this.clock = components.clock;
+    this.transport = components.transport;
+    this.mapper = components.portMapper;
+    this.log = components.logger.child('election');
+    this.random = components.random;
+    this.self = { ...init.self };
+    this.info = { ...init.info };
+    this.lanPort = init.lanPort ?? 0;
+    this.hooks = {
+      onRoleChange: init.onRoleChange,
+      onDirectoryChange: init.onDirectoryChange,
+      onBecomeRepresentative: init.onBecomeRepresentative,
+      onStepDown: init.onStepDown,
+    };
+    this.detector = new DepartureDetector(
+      { clock: this.clock, transport: this.transport, random: this.random },
+      { config: this.config, onDeparture: (id, reason) => this.onDeparture(id, reason) },
+    );
+  }
+
+  get id(): string {
+    return this.self.id;
+  }
+
+  get state(): ElectionState {
+    return this.current;
+  }
+
+  /** Whom this node believes is representative (itself included), if anyone. */
+  get representative(): string | undefined {
+    return this.rep;
+  }
+
+  /** The term of the current representative as far as this node knows. */
+  get term(): number {
+    return this.current === 'representative' ? this.myTerm : this.termSeen;
+  }
+
+  /** While representative: the clock time until which it may believe it holds the port. */
+  get leaseUntil(): number | undefined {
+    return this.current === 'representative' ? this.leaseDeadline : undefined;
+  }
+
+  get wanAddress(): string | undefined {
+    return this.wan;
+  }
+
+  /** The router's table as last listed by this node while representative (claims 6, 20). */
+  get routerMappings(): readonly Mapping[] | undefined {
+    return this.table;
+  }
+
+  /** The nodes this node knows, itself included, sorted by id. */
+  get directory(): DirectoryEntry[] {
+    return this.dir.entries();
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.stopping = undefined;
+    if (!this.listening) {
+      // LanTransport has no way to unsubscribe; the handler checks `started` instead.
+      this.transport.onMessage((msg) => this.handle(msg));
+      this.listening = true;
+    }
+    this.rep = undefined;
+    this.startedAt = this.clock.now();
+    this.setState('starting', 'start');
+    this.dir.upsert(this.selfEntry());
+    this.emitDirectory();
+    this.sendReply();
+    // Listening first lets a newcomer find a live representative without touching the router:
+    // after a router reboot the port is free, and a newcomer grabbing it would depose a
+    // representative that does not know yet.
+    this.after('startup', this.config.startupListenMs, () => this.claimPort('start'));
+    // A second unasked reply halfway: the representative announces on hearing a newcomer, and
+    // one lost reply should not leave the newcomer to guess.
+    this.after('rejoin', this.config.startupListenMs / 2, () => {
+      if (this.current === 'starting') this.sendReply();
+    });
+    this.after('refresh', this.config.refreshIntervalMs, () => this.refresh());
+  }
+
+  /**
+   * Stops the node. Graceful: stops serving, releases the well-known mapping and tells the LAN,
+   * in that order and before resolving, since the container dies right after and the next node
+   * must find the port free when it hears the withdraw.
+   */
+  stop(opts: { graceful?: boolean } = {}): Promise<void> {
+    if (this.stopping !== undefined) return this.stopping;
+    if (!this.started) return Promise.resolve();
+    const graceful = opts.graceful ?? true;
+    this.started = false;
+    const wasRep = this.current === 'representative';
+    const mapping = this.mapping;
+    this.cancelAll();
+    this.detector.unwatch();
+    this.cand = undefined;
+    this.mapping = undefined;
+    this.rep = undefined;
+    this.setState('stopped', graceful ? 'graceful stop' : 'stop');
+    this.stopping = (async () => {
+      if (wasRep) await this.runHook('onStepDown', () => this.hooks.onStepDown?.('stopped'));
+      if (!graceful) return;
+      if (wasRep && mapping !== undefined) {
+        try {
+          await callRouter(this.clock, this.config.routerTimeoutMs, 'release well-known port', (signal) =>
+            this.mapper.release(mapping, signal),
+          );
+        } catch (err) {
+          this.log.warn('could not release the well-known port; it stays until its lease ends', {
+            error: describe(err),
+          });
+        }
+      }
+      // Three copies: it is the last thing this process says, and with withdrawal as the only
+      // detection means a lost withdraw would leave the LAN waiting forever.
+      for (let i = 0; i < 3; i++) this.transport.broadcast({ type: 'withdraw', wasRepresentative: wasRep });
+      this.log.info('withdrew from the LAN', { wasRepresentative: wasRep });
+    })();
+    return this.stopping;
+  }
+
+  /** The node's own page moved (claim 2's other port) or its name changed: tell everyone. */
+  updateInfo(patch: Partial<NodeInfo>): void {
+    this.info = { ...this.info, ...patch };
+    if (!this.started) return;
+    this.dir.upsert(this.selfEntry());
+    this.emitDirectory();
+    this.sendReply();
+    if (this.current === 'representative') this.sendAnnounce();
+  }
+
+  // ---- messages -------------------------------------------------------------------------
+
+  private handle(msg: Received): void {
+    if (!this.started) return;
+    const { from, body } = msg;
+    if (from.id === this.self.id) return;
+    if (this.withdrawn.has(`${from.id}/${from.boot}`)) return;
+    this.noteSender(msg);
+    this.detector.heard(from.id, msg.address, msg.port);
+    if (from.id === this.rep) this.repLastHeard = this.clock.now();
+    switch (body.type) {
+      case 'inquiry':
+        if (body.wanAddress) this.wan = body.wanAddress;
+        this.onRepresentativeSeen(msg, undefined);
+        if (this.started) this.sendReply();
+        break;
+      case 'announce':
+        if (body.wanAddress) this.wan = body.wanAddress;
+        this.onRepresentativeSeen(msg, body.term);
+        break;
+      case 'claim':
+        this.onClaim(msg);
+        break;
+      case 'withdraw':
+        this.onWithdraw(msg, body.wasRepresentative);
+        break;
+      case 'probe':
+        this.transport.unicast({ type: 'probe-ack', nonce: body.nonce }, msg.address, msg.port);
+        break;
+      case 'probe-ack':
+        this.detector.acked(body.nonce);
+        break;
+      case 'reply':
+        break;
+    }
+  }
+
+  private noteSender(msg: Received): void {
+    const { from, body } = msg;
+    const now = this.clock.now();
+    if (body.type === 'reply' || body.type === 'announce' || body.type === 'claim') {
+      const old = this.dir.get(from.id);
+      const changed = this.dir.upsert({
+        id: from.id,
+        boot: from.boot,
+        info: body.node,
+        address: msg.address,
+        port: msg.port,
+        lastSeen: now,
+        self: false,
+      });
+      if (changed) {
+        const fresh = old === undefined || old.boot !== from.boot;
+        if (old !== undefined && old.boot !== from.boot) this.log.info('node restarted', { node: from.id });
+        else if (old === undefined) this.log.debug('node joined', { node: from.id, name: body.node.name });
+        this.emitDirectory();
+        // A newcomer is listening before it claims; telling it now, not at the next inquiry, keeps
+        // it from claiming a port a rebooted router has just forgotten.
+        if (fresh && this.current === 'representative') this.sendAnnounce();
+      }
+    } else {
+      this.dir.touch(from.id, from.boot, now);
+    }
+  }
+
+  /** An inquiry or announce: `msg.from` says it is representative. */
+  private onRepresentativeSeen(msg: Received, term: number | undefined): void {
+    const id = msg.from.id;
+    if (term !== undefined && term > this.termSeen) this.termSeen = term;
+    if (this.current === 'representative') {
+      // Two nodes believe they hold the port (a healed partition, a rebooted router). Only the
+      // router knows: claim again; the loser's claim meets a conflict and it steps down.
+      this.log.info('another node acts as representative; asking the router', { other: id });
+      this.claimPort('check');
+      return;
+    }
+    this.follow(id, msg.address, msg.port, `${msg.body.type} from ${id}`);
+  }
+
+  private onClaim(msg: Received): void {
+    const id = msg.from.id;
+    if (msg.body.type !== 'claim') return;
+    switch (this.current) {
+      case 'representative':
+        // A follower thinks we are gone. Answer at once so it yields, and renew now: if the router
+        // rebooted, this is the moment to re-create the mapping before the claimer asks for it.
+        this.sendAnnounce();
+        this.claimPort('check');
+        return;
+      case 'follower':
+        if (this.rep === undefined) this.after('leaderless', this.config.leaderlessTimeoutMs, () => this.leaderless());
+        return;
+      case 'candidate':
+        this.onRivalClaim(id, msg.body.node);
+        return;
+      case 'starting':
+        // A takeover is under way: the old holder may still believe in its lease, so claiming
+        // now could only be granted by a router that forgot it. Wait like everyone else.
+        this.cancel('startup');
+        this.becomeLeaderless(`takeover by ${id} under way`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onWithdraw(msg: Received, wasRepresentative: boolean): void {
+    const { id, boot } = msg.from;
+    this.withdrawn.set(`${id}/${boot}`, this.clock.now());
+    const known = this.dir.get(id);
+    if (known !== undefined && known.boot === boot && this.dir.remove(id)) this.emitDirectory();
+    if (this.rep === id && this.current === 'follower') {
+      if (this.config.detection.withdrawal) {
+        this.detector.withdrew(id);
+      } else {
+        this.log.debug('representative withdrew; withdrawal detection is off', { node: id, wasRepresentative });
+      }
+    } else if (this.cand?.phase === 'yielding' && this.cand.yieldTo === id) {
+      this.cand.attempt++;
+      this.backoff();
+    }
+  }
+
+  // ---- follower ------------------------------------------------------------------------
+
+  private follow(id: string, address: string, port: number, reason: string): void {
+    const changed = this.rep !== id;
+    this.repLastHeard = this.clock.now();
+    this.cand = undefined;
+    this.cancel('takeover', 'retry', 'leaderless', 'startup');
+    this.rep = id;
+    this.detector.watch(id, address, port);
+    if (this.current !== 'follower') this.setState('follower', reason);
+    else if (changed) {
+      this.log.info('following a new representative', { representative: id });
+      this.emitRole('follower', 'follower', reason);
+    }
+  }
+
+  private becomeLeaderless(reason: string): void {
+    this.cand = undefined;
+    this.cancel('takeover', 'retry');
+    this.detector.unwatch();
+    this.rep = undefined;
+    if (this.current !== 'follower') this.setState('follower', reason);
+    this.after('leaderless', this.config.leaderlessTimeoutMs, () => this.leaderless());
+  }
+
+  private leaderless(): void {
+    if (this.current === 'follower' && this.rep === undefined) this.startCandidacy('no representative heard', undefined, false);
+  }
+
+  private onDeparture(id: string, reason: DepartureReason): void {
+    if (this.current !== 'follower' || this.rep !== id) return;
+    this.log.info('representative departed', { representative: id, detectedBy: reason });
+    this.startCandidacy(`representative departed (${reason})`, id, reason === 'withdrawal');
+  }
+
+  // ---- takeover (claims 10-13) ---------------------------------------------------------
+
+  private startCandidacy(reason: string, departed: string | undefined, withdrew: boolean): void {
+    this.detector.unwatch();
+    this.cancel('leaderless');
+    this.rep = undefined;
+    const cfg = this.config;
+    // A withdraw comes after the release, so the old holder believes nothing any more. Otherwise
+    // it may still believe until its last renewal + lease, and we may have heard it last just
+    // before that renewal: one inquiry interval covers the gap.
+    const notBefore =
+      withdrew || !cfg.guardOldLease
+        ? 0
+        : Math.max(this.repLastHeard, this.startedAt) + cfg.leaseMs + cfg.inquiryIntervalMs;
+    this.cand = { phase: 'backoff', attempt: 0, excluded: departed, yieldTo: undefined, routerFailures: 0, notBefore };
+    this.setState('candidate', reason);
+    this.backoff();
+  }
+
+  private backoff(): void {
+    const c = this.cand;
+    if (c === undefined) return;
+    c.phase = 'backoff';
+    c.yieldTo = undefined;
+    this.cancel('retry');
+    const known: Ranked[] = this.dir
+      .entries()
+      .filter((e) => e.id !== c.excluded)
+      .map((e) => ({ id: e.id, info: e.info }));
+    const delay = takeoverDelayMs(this.config, this.ranked(), known, c.attempt, this.random);
+    this.after('takeover', delay, () => this.sendClaim());
+  }
+
+  private sendClaim(): void {
+    const c = this.cand;
+    if (c === undefined) return;
+    c.phase = 'window';
+    this.broadcastClaim();
+    this.after('takeover', this.config.collisionWindowMs, () => {
+      if (this.cand !== c || c.phase !== 'window') return;
+      c.phase = 'claiming';
+      const waitMs = Math.max(0, c.notBefore - this.clock.now());
+      this.log.info('claiming the well-known port', { attempt: c.attempt, rule: this.config.rule, waitMs });
+      this.askRouter(c);
+    });
+  }
+
+  /** The claimant's router claim, held back until the old holder's lease must have ended. */
+  private askRouter(c: Candidacy): void {
+    const wait = c.notBefore - this.clock.now();
+    // Under 1 ms counts as done: now + (t - now) can round below t, and re-arming forever at the
+    // same instant would hang the node.
+    if (wait < 1) {
+      this.claimPort('takeover');
+      return;
+    }
+    // Keep claiming on the LAN meanwhile so the others keep yielding.
+    this.after('retry', Math.min(wait, this.config.retryIntervalMs), () => {
+      if (this.cand !== c || c.phase !== 'claiming') return;
+      this.broadcastClaim();
+      this.askRouter(c);
+    });
+  }
+
+  private broadcastClaim(): void {
+    this.lastClaimAt = this.clock.now();
+    this.transport.broadcast({ type: 'claim', node: this.info, attempt: this.cand?.attempt ?? 0 });
+  }
+
+  private onRivalClaim(id: string, info: NodeInfo): void {
+    const c = this.cand;
+    if (c === undefined) return;
+    const rule = this.config.rule;
+    const better = rule !== 'random' && compareCandidates(rule, { id, info }, this.ranked()) < 0;
+    switch (c.phase) {
+      case 'backoff':
+      case 'yielding':
+        this.yieldTo(id);
+        return;
+      case 'window':
+        if (rule === 'random') {
+          this.log.info('claim collision; backing off again', { other: id, attempt: c.attempt });
+          c.attempt++;
+          this.backoff();
+        } else if (better) {
+          this.yieldTo(id);
+        }
+        // Otherwise our claim stands: the rival hears it within its own window and yields.
+        return;
+      case 'claiming':
+        if (better) this.yieldTo(id);
+        // Repeat our claim so the rival yields, but rarely: two claimants answering each other's
+        // every claim would flood the LAN.
+        else if (this.clock.now() - this.lastClaimAt >= this.config.collisionWindowMs) this.broadcastClaim();
+        return;
+    }
+  }
+
+  private yieldTo(id: string): void {
+    const c = this.cand;
+    if (c === undefined) return;
+    if (c.phase !== 'yielding') this.log.debug('yielding to a claimer', { claimer: id });
+    c.phase = 'yielding';
+    c.yieldTo = id;
+    this.cancel('retry');
+    // Claimants repeat their claim at every router retry; silence for this long means it failed.
+    this.after('takeover', this.config.yieldTimeoutMs, () => {
+      if (this.cand !== c) return;
+      this.log.info('claimer did not become representative; resuming', { claimer: id });
+      c.attempt++;
+      this.backoff();
+    });
+  }
+
+  // ---- the router lock -----------------------------------------------------------------
+
+  private claimPort(purpose: ClaimPurpose): void {
+    if (!this.started) return;
+    if (this.claimInFlight) {
+      if (purpose === 'check') this.recheck = true;
+      return;
+    }
+    this.claimInFlight = true;
+    // The lease runs from when the router acted, which is after we sent: counting from the send
+    // keeps our belief inside the router's whatever the latency.
+    const sentAt = this.clock.now();
+    const req: MappingRequest = {
+      externalPort: this.config.wellKnownPort,
+      internalPort: this.info.localPort,
+      protocol: this.config.protocol,
+      leaseSeconds: this.config.leaseMs / 1000,
+      description: `frontdoor representative ${this.self.id}`,
+    };
+    callRouter(this.clock, this.config.routerTimeoutMs, 'claim well-known port', (signal) =>
+      this.mapper.claim(req, signal),
+    )
+      .then(
+        (m) => {
+          this.claimInFlight = false;
+          this.onGranted(m, sentAt, purpose);
+        },
+        (err: unknown) => {
+          this.claimInFlight = false;
+          this.onClaimFailed(err, purpose);
+        },
+      )
+      .then(() => {
+        if (this.recheck && this.current === 'representative' && !this.claimInFlight) {
+          this.recheck = false;
+          this.claimPort('check');
+        }
+      })
+      .catch((err: unknown) => this.log.error('election bug in claim handling', { error: describe(err) }));
+  }
+
+  private onGranted(mapping: Mapping, sentAt: number, purpose: ClaimPurpose): void {
+    if (!this.started) {
+      // Granted after we stopped: hand it back so nobody waits a whole lease for a dead node.
+      callRouter(this.clock, this.config.routerTimeoutMs, 'release', (s) => this.mapper.release(mapping, s)).catch(
+        () => {},
+      );
+      return;
+    }
+    const cfg = this.config;
+    const granted = mapping.leaseSeconds > 0 ? Math.min(mapping.leaseSeconds * 1000, cfg.leaseMs) : cfg.leaseMs;
+    const now = this.clock.now();
+    const deadline = sentAt + granted - cfg.leaseMarginMs;
+    if (deadline <= now) {
+      this.log.warn('the router answered too late to trust the lease', { purpose, latencyMs: now - sentAt });
+      if (this.current === 'representative' && now >= this.leaseDeadline) this.stepDown('lease expired');
+      return;
+    }
+    this.mapping = mapping;
+    this.leaseDeadline = deadline;
+    this.after('deadline', deadline - now, () => this.stepDown('lease expired without renewal'));
+    this.after('renew', Math.max(0, sentAt + granted * cfg.renewFraction - now), () => this.claimPort('renew'));
+    if (this.current !== 'representative') this.becomeRepresentative(purpose);
+    else if (purpose === 'check') this.sendAnnounce();
+  }
+
+  private onClaimFailed(err: unknown, purpose: ClaimPurpose): void {
+    if (!this.started) return;
+    const conflict = err instanceof PortConflictError || (err as { code?: unknown })?.code === 'FD_PORT_CONFLICT';
+    const cfg = this.config;
+    if (this.current === 'representative') {
+      if (conflict) {
+        this.log.warn('the router maps the well-known port to another node; stepping down', { purpose });
+        this.stepDown('router maps the port to another node');
+        return;
+      }
+      this.log.warn('could not renew the well-known port; keeping the role until the lease ends', {
+        error: describe(err),
+        leaseLeftMs: this.leaseDeadline - this.clock.now(),
+      });
+      if (this.clock.now() + cfg.retryIntervalMs < this.leaseDeadline) {
+        this.after('renew', cfg.retryIntervalMs, () => this.claimPort('renew'));
+      }
+      return;
+    }
+    if (this.current === 'starting') {
+      if (!conflict) this.log.warn('router unreachable at start; waiting for a representative', { error: describe(err) });
+      this.becomeLeaderless(conflict ? 'port held by another node' : 'router unreachable');
+      return;
+    }
+    const c = this.cand;
+    if (this.current !== 'candidate' || c === undefined || c.phase !== 'claiming') return;
+    c.routerFailures = conflict ? 0 : c.routerFailures + 1;
+    if (c.routerFailures >= cfg.routerGiveUpAfter) {
+      // Let a node that can reach the router have a go rather than hold everyone back.
+      this.log.warn('cannot reach the router; giving up the claim', { error: describe(err) });
+      this.becomeLeaderless('router unreachable');
+      return;
+    }
+    if (conflict) this.log.debug('well-known port still held (old lease); retrying', { retryMs: cfg.retryIntervalMs });
+    this.after('retry', cfg.retryIntervalMs, () => {
+      if (this.cand !== c || c.phase !== 'claiming') return;
+      this.broadcastClaim();
+      this.askRouter(c);
+    });
+  }
+
+  // ---- representative ------------------------------------------------------------------
+
+  private becomeRepresentative(purpose: ClaimPurpose): void {
+    this.cand = undefined;
+    this.detector.unwatch();
+    this.cancel('takeover', 'retry', 'leaderless', 'startup');
+    this.myTerm = Math.max(this.myTerm, this.termSeen) + 1;
+    this.termSeen = this.myTerm;
+    this.rep = this.self.id;
+    this.setState('representative', purpose === 'start' ? 'router granted the port at start' : 'router granted the port');
+    this.log.info('became representative', {
+      term: this.myTerm,
+      port: this.config.wellKnownPort,
+      leaseLeftMs: this.leaseDeadline - this.clock.now(),
+    });
+    this.inquire();
+    this.sendAnnounce();
+    this.after('announce', this.config.announceIntervalMs, () => this.announceTick());
+    this.pollRouter();
+    const mapping = this.mapping;
+    if (mapping !== undefined) {
+      const e: BecameRepresentative = { term: this.myTerm, mapping, leaseUntil: this.leaseDeadline };
+      void this.runHook('onBecomeRepresentative', () => this.hooks.onBecomeRepresentative?.(e));
+    }
+  }
+
+  private stepDown(reason: string): void {
+    if (this.current !== 'representative') return;
+    this.cancel('inquiry', 'announce', 'poll', 'renew', 'deadline');
+    this.repLastHeard = this.clock.now();
+    this.mapping = undefined;
+    this.leaseDeadline = 0;
+    this.log.warn('stepped down as representative', { reason });
+    this.becomeLeaderless(reason);
+    void this.runHook('onStepDown', () => this.hooks.onStepDown?.(reason));
+  }
+
+  private inquire(): void {
+    if (this.current !== 'representative') return;
+    this.transport.broadcast({ type: 'inquiry', publicPort: this.config.wellKnownPort, wanAddress: this.wan ?? '' });
+    this.after('inquiry', this.config.inquiryIntervalMs, () => this.inquire());
+  }
+
+  private announceTick(): void {
+    this.sendAnnounce();
+    this.after('announce', this.config.announceIntervalMs, () => this.announceTick());
+  }
+
+  private sendAnnounce(): void {
+    if (this.current !== 'representative') return;
+    this.transport.broadcast({
+      type: 'announce',
+      publicPort: this.config.wellKnownPort,
+      wanAddress: this.wan ?? '',
+      node: this.info,
+      term: this.myTerm,
+    });
+  }
+
+  /** Claims 3, 6, 19, 20: WAN address and table. Failures are logged; the role does not depend on them. */
+  private pollRouter(): void {
+    if (this.current !== 'representative') return;
+    const t = this.config.routerTimeoutMs;
+    callRouter(this.clock, t, 'external address', (s) => this.mapper.externalAddress(s)).then(
+      (addr) => {
+        if (addr !== this.wan) this.log.info('WAN address', { address: addr, previous: this.wan });
+        this.wan = addr;
+      },
+      (err: unknown) => this.log.warn('could not read the WAN address', { error: describe(err) }),
+    );
+    if (this.mapper.canList) {
+      callRouter(this.clock, t, 'list mappings', (s) => this.mapper.list(s)).then(
+        (list) => {
+          this.table = list;
+          if (this.current !== 'representative') return;
+          const mine = list.find((m) => m.externalPort === this.config.wellKnownPort && m.protocol === this.config.protocol);
+          if (mine === undefined || mine.internalClient !== this.mapper.localAddress) {
+            // The router forgot us (reboot) or shows another host: renew now rather than at the
+            // next renewal, so the gap in which a newcomer could take the port stays short.
+            this.log.warn('the router table does not show our mapping; claiming again', {
+              holder: mine?.internalClient ?? 'none',
+            });
+            this.claimPort('check');
+          }
+        },
+        (err: unknown) => this.log.warn('could not list the router mappings', { error: describe(err) }),
+      );
+    }
+    this.after('poll', this.config.routerPollIntervalMs, () => this.pollRouter());
+  }
+
+  // ---- directory -----------------------------------------------------------------------
+
+  private sendReply(): void {
+    this.lastReplyAt = this.clock.now();
+    this.transport.broadcast({ type: 'reply', node: this.info });
+  }
+
+  /** Unasked replies and the directory sweep: the directory must live through an election. */
+  private refresh(): void {
+    const now = this.clock.now();
+    if (now - this.lastReplyAt >= this.config.refreshIntervalMs * 0.9) this.sendReply();
+    const gone = this.dir.expire(now, this.config.directoryTtlMs);
+    if (gone.length > 0) {
+      this.log.info('nodes left (not heard from)', { nodes: gone });
+      this.emitDirectory();
+    }
+    for (const [key, at] of this.withdrawn) {
+      if (now - at > this.config.directoryTtlMs) this.withdrawn.delete(key);
+    }
+    this.after('refresh', this.config.refreshIntervalMs, () => this.refresh());
+  }
+
+  private selfEntry(): DirectoryEntry {
+    return {
+      id: this.self.id,
+      boot: this.self.boot,
+      info: this.info,
+      address: this.info.addresses[0] ?? this.mapper.localAddress,
+      port: this.lanPort,
+      lastSeen: this.clock.now(),
+      self: true,
+    };
+  }
+
+  private ranked(): Ranked {
+    return { id: this.self.id, info: this.info };
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------
+
+  private setState(to: ElectionState, reason: string): void {
+    const from = this.current;
+    if (from === to) return;
+    this.current = to;
+    if (to === 'representative' || from === 'representative' || to === 'stopped') {
+      this.log.info('role changed', { from, to, reason });
+    } else {
+      this.log.debug('role changed', { from, to, reason });
+    }
+    this.emitRole(from, to, reason);
+  }
+
+  private emitRole(from: ElectionState, to: ElectionState, reason: string): void {
+    const change: RoleChange = { from, to, representative: this.rep, reason };
+    try {
+      this.hooks.onRoleChange?.(change);
+    } catch (err) {
+      this.log.error('onRoleChange hook failed', { error: describe(err) });
+    }
+  }
+
+  private emitDirectory(): void {
+    if (this.hooks.onDirectoryChange === undefined) return;
+    try {
+      this.hooks.onDirectoryChange(this.dir.entries());
+    } catch (err) {
+      this.log.error('onDirectoryChange hook failed', { error: describe(err) });
+    }
+  }
+
+  private async runHook(name: string, fn: () => void | Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.log.error(`${name} hook failed`, { error: describe(err) });
+    }
+  }
+
+  private after(name: string, ms: number, fn: () => void): void {
+    this.timers.get(name)?.cancel();
+    const timer = this.clock.setTimeout(() => {
+      if (this.timers.get(name) === timer) this.timers.delete(name);
+      if (this.started) fn();
+    }, Math.max(0, ms));
+    this.timers.set(name, timer);
+  }
+
+  private cancel(...names: string[]): void {
+    for (const name of names) {
+      this.timers.get(name)?.cancel();
+      this.timers.delete(name);
+    }
+  }
+
+  private cancelAll(): void {
+    for (const t of this.timers.values()) t.cancel();
+    this.timers.clear();
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}
+

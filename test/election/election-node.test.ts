@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ElectionConfigInit } from '../../src/election/config.js';
+import type { RoleChange } from '../../src/election/election-node.js';
+import { ElectionNode } from '../../src/election/election-node.js';
+import type { NodeInfo, PeerMessage, Received } from '../../src/peers/messages.js';
+import type { LanTransport } from '../../src/peers/transport.js';
+import { PortConflictError } from '../../src/router/errors.js';
+import type { Mapping, MappingRequest, PortMapper } from '../../src/router/types.js';
+import { silentLogger } from '../../src/runtime/log.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+
+/** One node against a scripted router and a LAN that records what it sends. */
+class Rig {
+  readonly clock = new ManualClock(1_000);
+  readonly log: string[] = [];
+  readonly sent: PeerMessage[] = [];
+  readonly roles: RoleChange[] = [];
+  handler: ((m: Received) => void) | undefined;
+  /** grant: answer after `latencyMs`; conflict: refuse; silent: never answer. */
+  router: 'grant' | 'conflict' | 'silent' = 'grant';
+  latencyMs = 0;
+  readonly node: ElectionNode;
+
+  constructor(config: ElectionConfigInit = {}) {
+    const transport: LanTransport = {
+      broadcast: (body) => {
+        this.sent.push(body);
+        this.log.push(`send ${body.type}`);
+      },
+      unicast: (body) => {
+        this.sent.push(body);
+      },
+      onMessage: (h) => {
+        this.handler = h;
+      },
+      close: () => {},
+    };
+    const mapper: PortMapper = {
+      protocol: 'upnp-igd2',
+      gateway: '192.168.77.1',
+      localAddress: '192.168.77.10',
+      canList: false,
+      externalAddress: () => Promise.resolve('203.0.114.1'),
+      claim: (req, signal) => this.answer(req, signal),
+      claimAny: (req, signal) => this.answer(req, signal),
+      release: () => {
+        this.log.push('router release');
+        return new Promise((resolve) => this.clock.setTimeout(resolve, 5));
+      },
+      list: () => Promise.resolve([]),
+      close: () => {},
+    };
+    this.node = new ElectionNode(
+      { clock: this.clock, transport, portMapper: mapper, logger: silentLogger, random: () => 0.5 },
+      {
+        self: { id: 'n0', boot: 'b1' },
+        info: info('n0'),
+        config,
+        onRoleChange: (c) => this.roles.push(c),
+      },
+    );
+  }
+
+  private answer(req: MappingRequest, signal?: AbortSignal): Promise<Mapping> {
+    this.log.push(`router claim at ${this.clock.now()}`);
+    return new Promise((resolve, reject) => {
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      if (this.router === 'silent') return;
+      const mode = this.router;
+      this.clock.setTimeout(() => {
+        if (mode === 'conflict') reject(new PortConflictError(req.externalPort));
+        else resolve({ ...req, internalClient: '192.168.77.10', enabled: true, remoteHost: '', via: 'upnp-igd2' });
+      }, this.latencyMs);
+    });
+  }
+
+  /** Advances the clock in small steps, letting promise continuations run at each instant. */
+  async advance(ms: number, step = 10): Promise<void> {
+    for (let t = 0; t < ms; t += step) {
+      this.clock.advance(Math.min(step, ms - t));
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  deliver(body: PeerMessage, from = 'n9'): void {
+    this.handler?.({ from: { id: from, boot: 'x' }, seq: 1, sentAt: 0, body, address: '192.168.77.99', port: 7447 });
+  }
+}
+
+function info(name: string): NodeInfo {
+  return { name, addresses: ['192.168.77.10'], localPort: 80, publicPort: 8081, camera: false, rank: 'aa' };
+}
+
+describe('ElectionNode against a scripted router', () => {
+  it('becomes representative when the router grants the port at start', async () => {
+    const rig = new Rig();
+    rig.node.start();
+    assert.equal(rig.node.state, 'starting');
+    await rig.advance(rig.node.config.startupListenMs + 50);
+    assert.equal(rig.node.state, 'representative');
+    assert.equal(rig.node.representative, 'n0');
+    assert.ok(rig.sent.some((m) => m.type === 'announce'));
+    assert.ok(rig.sent.some((m) => m.type === 'inquiry'));
+  });
+
+  it('follows when the router answers conflict at start', async () => {
+    const rig = new Rig();
+    rig.router = 'conflict';
+    rig.node.start();
+    await rig.advance(rig.node.config.startupListenMs + 50);
+    assert.equal(rig.node.state, 'follower');
+    assert.equal(rig.node.representative, undefined);
+  });
+
+  it('a newcomer that hears an inquiry follows without asking the router', async () => {
+    const rig = new Rig();
+    rig.node.start();
+    rig.deliver({ type: 'inquiry', publicPort: 8080, wanAddress: '203.0.114.1' });
+    await rig.advance(rig.node.config.startupListenMs + 50);
+    assert.equal(rig.node.state, 'follower');
+    assert.equal(rig.node.representative, 'n9');
+    assert.equal(rig.log.filter((l) => l.startsWith('router claim')).length, 0);
+  });
+
+  it('an unreachable router: keeps the role only until the lease counted from when the request was SENT', async () => {
+    const rig = new Rig();
+    rig.latencyMs = 400;
+    rig.node.start();
+    const sentAt = rig.clock.now() + rig.node.config.startupListenMs;
+    await rig.advance(rig.node.config.startupListenMs + 500, 1);
+    assert.equal(rig.node.state, 'representative');
+    const cfg = rig.node.config;
+    // Granted 400 ms after sending; the node must not count those 400 ms as its own.
+    assert.equal(rig.node.leaseUntil, sentAt + cfg.leaseMs - cfg.leaseMarginMs);
+    rig.router = 'silent';
+    const deadline = rig.node.leaseUntil!;
+    await rig.advance(deadline - rig.clock.now() - 1, 50);
+    assert.equal(rig.node.state, 'representative', 'keeps the role while the lease lasts');
+    await rig.advance(2, 1);
+    assert.equal(rig.node.state, 'follower', 'and not a moment longer');
+    assert.equal(rig.roles.at(-1)?.from, 'representative');
+  });
+
+  it('a renewal that meets a conflict ends the role at once', async () => {
+    const rig = new Rig();
+    rig.node.start();
+    await rig.advance(rig.node.config.startupListenMs + 50);
+    assert.equal(rig.node.state, 'representative');
+    rig.router = 'conflict';
+    const renewAt = rig.node.config.leaseMs * rig.node.config.renewFraction;
+    await rig.advance(renewAt + 20);
+    assert.equal(rig.node.state, 'follower');
+  });
+
+  it('graceful stop releases the port, then withdraws, before resolving', async () => {
+    const rig = new Rig();
+    rig.node.start();
+    await rig.advance(rig.node.config.startupListenMs + 50);
+    assert.equal(rig.node.state, 'representative');
+    rig.log.length = 0;
+    let resolved = false;
+    const p = rig.node.stop({ graceful: true }).then(() => {
+      resolved = true;
+    });
+    assert.equal(rig.node.state, 'stopped', 'stops believing before anything else');
+    assert.equal(rig.node.stop(), rig.node.stop(), 'idempotent');
+    await rig.advance(20, 1);
+    await p;
+    assert.ok(resolved);
+    const release = rig.log.indexOf('router release');
+    const withdraw = rig.log.indexOf('send withdraw');
+    assert.ok(release >= 0 && withdraw > release, `order: ${rig.log.join(', ')}`);
+    const w = rig.sent.find((m) => m.type === 'withdraw');
+    assert.deepEqual(w, { type: 'withdraw', wasRepresentative: true });
+  });
+
+  it('start is idempotent and stop without start resolves', async () => {
+    const rig = new Rig();
+    await rig.node.stop();
+    rig.node.start();
+    rig.node.start();
+    assert.equal(rig.sent.filter((m) => m.type === 'reply').length, 1);
+  });
+
+  it('answers probes with the same nonce', () => {
+    const rig = new Rig();
+    rig.node.start();
+    rig.deliver({ type: 'probe', nonce: 'abc' });
+    assert.deepEqual(rig.sent.at(-1), { type: 'probe-ack', nonce: 'abc' });
+  });
+});
