@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.js';
 import { settingsHelp } from '../config/help.js';
-import { type LoadedConfig, loadConfig } from '../config/load.js';
+import { type LoadedConfig, loadConfig, parseConfigFile } from '../config/load.js';
 import { SETTINGS } from '../config/settings.js';
 import { createLogger, type Logger } from '../runtime/log.js';
 import { doctorCommand } from './doctor.js';
@@ -109,7 +110,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       if (k in command.options) local[k] = v as string | boolean;
       else flags.set(`--${k}`, v as string);
     }
-    const config = loadConfig(flags, io.env);
+    const configPath = flags.get('--config') ?? io.env.FRONTDOOR_CONFIG;
+    let file: { path: string; values: Map<string, string> } | undefined;
+    if (configPath) {
+      let text: string;
+      try {
+        text = readFileSync(configPath, 'utf8');
+      } catch (e) {
+        throw new ConfigError(flags.has('--config') ? '--config' : 'FRONTDOOR_CONFIG', `cannot read ${configPath}: ${(e as Error).message}`);
+      }
+      file = { path: configPath, values: parseConfigFile(text, configPath) };
+    }
+    const config = loadConfig(flags, io.env, file);
     const s = config.settings;
     const logger = createLogger({
       level: config.sources.logLevel === 'default' && command.quietLevel ? command.quietLevel : s.logLevel,

@@ -29,6 +29,16 @@ function spec<T>(s: SettingSpec<T>): SettingSpec<T> {
 
 export const SETTINGS = [
   spec({
+    key: 'config',
+    flag: '--config',
+    env: 'FRONTDOOR_CONFIG',
+    type: 'string',
+    default: '',
+    defaultText: 'none',
+    help: 'A JSON file of settings (keys as in config/frontdoor.json); the environment and flags win over it.',
+    group: 'node',
+  }),
+  spec({
     key: 'gateway',
     flag: '--gateway',
     env: 'FRONTDOOR_GATEWAY',
@@ -140,6 +150,7 @@ export const SETTINGS = [
 ] as const;
 
 export interface Settings {
+  config: string;
   gateway: string;
   interface: string;
   address: string;

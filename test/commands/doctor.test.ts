@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli } from '../../src/commands/main.js';
 
@@ -34,6 +37,22 @@ describe('frontdoor CLI', () => {
     const u = await cli(['doctor', '--frobnicate']);
     assert.equal(u.code, 2);
     assert.match(u.stderr, /frobnicate/);
+  });
+
+  it('--config reads a settings file; a missing one is a clear error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fd-cli-'));
+    try {
+      const file = join(dir, 'frontdoor.json');
+      await writeFile(file, JSON.stringify({ routerProtocols: ['pcp'] }));
+      const r = await cli(['doctor', '--embedded', '--json', '--config', file]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { using: string }).using, 'pcp');
+      const missing = await cli(['doctor', '--embedded'], { FRONTDOOR_CONFIG: join(dir, 'nope.json') });
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /FRONTDOOR_CONFIG: cannot read/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('--help lists the commands and every setting', async () => {

@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ConfigError } from '../../src/config/errors.js';
-import { settingsHelp, settingsMarkdown } from '../../src/config/help.js';
-import { loadConfig } from '../../src/config/load.js';
+import { configSchema, defaultConfigFile, settingsHelp, settingsMarkdown } from '../../src/config/help.js';
+import { loadConfig, parseConfigFile } from '../../src/config/load.js';
 import { parseDuration, parseSettingValue, SETTINGS } from '../../src/config/settings.js';
 
 describe('loadConfig', () => {
@@ -63,6 +63,57 @@ describe('loadConfig', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('settings file', () => {
+  it('defaults < file < environment < flags', () => {
+    const file = { path: 'site.json', values: parseConfigFile('{"publicPort": 8443, "routerProtocols": ["natpmp"], "discoveryTimeout": "1s"}', 'site.json') };
+    const a = loadConfig(new Map(), {}, file);
+    assert.equal(a.settings.publicPort, 8443);
+    assert.equal(a.sources.publicPort, 'file');
+    assert.deepEqual(a.settings.routerProtocols, ['natpmp']);
+    assert.equal(a.settings.discoveryTimeout, 1000);
+    const b = loadConfig(new Map([['--public-port', '9000']]), { FRONTDOOR_PUBLIC_PORT: '8888' }, file);
+    assert.equal(b.settings.publicPort, 9000);
+    assert.equal(loadConfig(new Map(), { FRONTDOOR_PUBLIC_PORT: '8888' }, file).sources.publicPort, 'environment');
+  });
+
+  it('unknown keys and bad values stop with the file and the key', () => {
+    assert.throws(
+      () => parseConfigFile('{"publicPrt": 1}', 'site.json'),
+      (e: unknown) => e instanceof ConfigError && e.setting === 'site.json: publicPrt' && /unknown setting/.test(e.message),
+    );
+    assert.throws(
+      () => loadConfig(new Map(), {}, { path: 'site.json', values: parseConfigFile('{"publicPort": 0}', 'site.json') }),
+      (e: unknown) => e instanceof ConfigError && e.setting === 'site.json: publicPort',
+    );
+    assert.throws(() => parseConfigFile('{"publicPort": {"x": 1}}', 'site.json'), ConfigError);
+    assert.throws(() => parseConfigFile('[1]', 'site.json'), ConfigError);
+    assert.throws(() => parseConfigFile('{', 'site.json'), ConfigError);
+  });
+
+  it('property: any text gives settings or a ConfigError', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 500 }), fc.json(), fc.dictionary(fc.constantFrom(...SETTINGS.map((s) => s.key)), fc.jsonValue()).map((o) => JSON.stringify(o))), (text) => {
+        try {
+          const values = parseConfigFile(text, 'f.json');
+          loadConfig(new Map(), {}, { path: 'f.json', values });
+        } catch (e) {
+          assert.ok(e instanceof ConfigError, String(e));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('config/frontdoor.json holds every default and loads as it is', async () => {
+    const text = await readFile(new URL('../../../config/frontdoor.json', import.meta.url), 'utf8');
+    assert.deepEqual(JSON.parse(text), defaultConfigFile());
+    const { sources } = loadConfig(new Map(), {}, { path: 'frontdoor.json', values: parseConfigFile(text, 'frontdoor.json') });
+    assert.ok(Object.entries(sources).every(([k, v]) => v === (k === 'config' ? 'default' : 'file')));
+    const schema = await readFile(new URL('../../../config/frontdoor.schema.json', import.meta.url), 'utf8');
+    assert.deepEqual(JSON.parse(schema), configSchema());
   });
 });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { waitForOutput } from '../testbed/command.js';
+import type { ChildProcess } from 'node:child_process';
 import { canRunTestbed, createTestbed, type Testbed, type TestbedMode } from '../testbed/testbed.js';
 import type { Net, Step, StepResult } from './fixtures/router-ops.js';
 
@@ -48,6 +48,47 @@ function error(r: StepResult | undefined): { name: string; [k: string]: unknown 
 async function upnpTable(tb: Testbed): Promise<string> {
   const r = await tb.exec(tb.hosts[2]!, ['upnpc', '-u', tb.rootDescUrl, '-l'], { check: false });
   return r.stdout;
+}
+
+/**
+ * Every line a child prints, kept from its start: events that arrive together in one chunk (a
+ * reset, the loss and the re-claim) are each seen by the wait that asks for them, in order.
+ */
+function lines(child: ChildProcess) {
+  const all: string[] = [];
+  let partial = '';
+  let cursor = 0;
+  const waiters = new Set<() => void>();
+  child.stdout?.on('data', (c: Buffer) => {
+    const parts = (partial + c.toString('utf8')).split('\n');
+    partial = parts.pop() ?? '';
+    all.push(...parts);
+    for (const w of waiters) w();
+  });
+  return {
+    /** The next line from the cursor on that matches; the cursor moves past it. */
+    next(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          for (let i = cursor; i < all.length; i++) {
+            if (pattern.test(all[i]!)) {
+              cursor = i + 1;
+              waiters.delete(check);
+              clearTimeout(timer);
+              resolve(all[i]!);
+              return;
+            }
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${all.join('\n')}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+  };
 }
 
 async function doctor(tb: Testbed, host: number, args: string[] = []) {
@@ -157,25 +198,27 @@ describe('real router: IGDv2 with NAT-PMP and PCP (miniupnpd, secure mode)', { s
     // The epoch must have grown enough for a restart to show as a step back (RFC 6886 3.6).
     await new Promise((r) => setTimeout(r, 4000));
     const child = tb.spawn(tb.hosts[0]!, ['node', KEEPER, tb.gateway, tb.hosts[0]!.address, 'natpmp', '8580']);
-    await waitForOutput(child, /"type":"ready"/, { timeoutMs: 10_000 });
+    const out = lines(child);
+    await out.next(/"type":"ready"/);
     await tb.restartRouter();
     assert.doesNotMatch(await upnpTable(tb), /TCP\s+8580->/);
-    await waitForOutput(child, /"type":"router-reset"/, { timeoutMs: 10_000 });
-    await waitForOutput(child, /"type":"renewed","port":8580/, { timeoutMs: 10_000 });
+    await out.next(/"type":"router-reset"/);
+    await out.next(/"type":"renewed","port":8580/);
     assert.match(await upnpTable(tb), /TCP\s+8580->192\.168\.77\.10:8580/);
     child.kill('SIGTERM');
   });
 
   it('router reboot seen over UPnP (mapping missing from the table), then a WAN address change: both re-claim', async () => {
     const child = tb.spawn(tb.hosts[1]!, ['node', KEEPER, tb.gateway, tb.hosts[1]!.address, 'upnp', '8680']);
-    await waitForOutput(child, /"type":"ready","protocol":"upnp-igd2"/, { timeoutMs: 10_000 });
+    const out = lines(child);
+    await out.next(/"type":"ready","protocol":"upnp-igd2"/);
     await tb.restartRouter();
-    await waitForOutput(child, /"type":"lost"/, { timeoutMs: 10_000 });
-    await waitForOutput(child, /"type":"renewed","port":8680/, { timeoutMs: 10_000 });
+    await out.next(/"type":"lost"/);
+    await out.next(/"type":"renewed","port":8680/);
     assert.match(await upnpTable(tb), /TCP\s+8680->192\.168\.77\.11:8680/);
     await tb.setWanAddress('203.0.115.1');
-    await waitForOutput(child, /"type":"wan-changed","to":"203\.0\.115\.1"/, { timeoutMs: 10_000 });
-    await waitForOutput(child, /"type":"renewed","port":8680/, { timeoutMs: 10_000 });
+    await out.next(/"type":"wan-changed","to":"203\.0\.115\.1"/);
+    await out.next(/"type":"renewed","port":8680/);
     child.kill('SIGTERM');
   });
 });
