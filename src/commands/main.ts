@@ -49,11 +49,11 @@ const COMMANDS: Record<string, Command> = {
 
 function version(): string {
   const require = createRequire(import.meta.url);
-  for (const p of ['../../package.json', '../package.json']) {
+  for (const p of ['../../../package.json', '../../package.json']) {
     try {
       return (require(p) as { version: string }).version;
     } catch {
-      // dist/src/commands or src/commands: try the next level.
+      // dist/src/commands when built, src/commands under a TypeScript loader.
     }
   }
   return 'unknown';

@@ -60,6 +60,8 @@ describe('frontdoor CLI', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /doctor/);
     assert.match(r.stdout, /--public-port <port>\n\s+FRONTDOOR_PUBLIC_PORT, default: 8080/);
+    const v = await cli(['--version']);
+    assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
     const bad = await cli(['nonsense']);
     assert.equal(bad.code, 2);
   });
