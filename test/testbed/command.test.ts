@@ -14,6 +14,14 @@ function processGone(pid: number): boolean {
   }
 }
 
+function readComm(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
 async function eventuallyGone(pid: number, ms = 3000): Promise<boolean> {
   const until = performance.now() + ms;
   while (performance.now() < until) {
@@ -78,7 +86,11 @@ describe('spawnBounded', () => {
     ]);
     const line = await waitForOutput(parent, /^\d+$/);
     const sleeper = Number(line);
-    assert.ok(!processGone(sleeper), 'sleep should be running');
+    // The pid is setpriv's until it has set the death signal and exec'd sleep; killing the
+    // parent before that would test nothing (and, on a loaded machine, let sleep live).
+    const until = performance.now() + 5000;
+    while (readComm(sleeper) !== 'sleep' && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(readComm(sleeper), 'sleep', 'sleep should be running');
     process.kill(parent.pid!, 'SIGKILL');
     await exited(parent);
     assert.ok(await eventuallyGone(sleeper), `sleep ${sleeper} outlived its SIGKILLed parent`);
