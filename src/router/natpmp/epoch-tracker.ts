@@ -1,3 +1,5 @@
+import type { Logger } from '../../runtime/log.js';
+
 /**
  * Router reboot detection from the "seconds since start of epoch" that every NAT-PMP and PCP
  * answer carries. A gateway that reboots (or flushes its table) restarts that count, and with
@@ -17,6 +19,21 @@ export interface EpochTrackerInit {
 }
 
 const SLACK_SECONDS = 2;
+
+/** Says once, in the log and to the owner's callback, that the router lost its mappings. */
+export function announceReset(
+  log: Logger,
+  gateway: string,
+  reason: string,
+  onReset: ((reason: string) => void) | undefined,
+): void {
+  log.warn('the router lost its port mappings', { gateway, reason });
+  try {
+    onReset?.(reason);
+  } catch (err) {
+    log.error('onReset callback threw', { error: (err as Error).message });
+  }
+}
 
 export class EpochTracker {
   private readonly minRate: number;

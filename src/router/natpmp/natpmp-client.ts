@@ -14,7 +14,7 @@ import {
   parseNatPmpResponse,
 } from './codec.js';
 import type { NatPmpMapResponse, NatPmpResponse } from './codec.js';
-import { EpochTracker } from './epoch-tracker.js';
+import { announceReset, EpochTracker } from './epoch-tracker.js';
 import { UdpRequester } from './udp-requester.js';
 
 /** Defaults in one place. */
@@ -203,12 +203,7 @@ export class NatPmpClient implements PortMapper {
     const reason = this.epochs.observe(epoch, this.clock.now());
     if (reason === undefined) return;
     this.resetCount++;
-    this.log.warn('the router lost its port mappings', { gateway: this.gateway, reason });
-    try {
-      this.onReset?.(reason);
-    } catch (err) {
-      this.log.error('onReset callback threw', { error: (err as Error).message });
-    }
+    announceReset(this.log, this.gateway, reason, this.onReset);
   }
 
   private check(req: MappingRequest, exact: boolean): void {

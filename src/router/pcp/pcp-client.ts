@@ -7,7 +7,7 @@ import type { Logger } from '../../runtime/log.js';
 import { BadResponseError, ListingUnsupportedError, PortConflictError, UnsupportedError } from '../errors.js';
 import type { RouterError } from '../errors.js';
 import { NATPMP_PORT } from '../natpmp/codec.js';
-import { EpochTracker } from '../natpmp/epoch-tracker.js';
+import { announceReset, EpochTracker } from '../natpmp/epoch-tracker.js';
 import { NATPMP_DEFAULTS, PROBE_DEFAULT_TIMEOUT_MS } from '../natpmp/natpmp-client.js';
 import type { ProbeOptions } from '../natpmp/natpmp-client.js';
 import { UdpRequester } from '../natpmp/udp-requester.js';
@@ -287,12 +287,7 @@ export class PcpClient implements PortMapper {
     if (reason === undefined) return;
     this.resetCount++;
     this.lastExternal = undefined;
-    this.log.warn('the router lost its port mappings', { gateway: this.gateway, reason });
-    try {
-      this.onReset?.(reason);
-    } catch (err) {
-      this.log.error('onReset callback threw', { error: (err as Error).message });
-    }
+    announceReset(this.log, this.gateway, reason, this.onReset);
   }
 
   private check(req: MappingRequest, exact: boolean): void {
