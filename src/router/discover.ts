@@ -86,7 +86,8 @@ export async function discoverGateway(opts: DiscoverOptions): Promise<Discovery>
   const stop = new AbortController();
   const onAbort = () => stop.abort(abortReason(opts.signal!));
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const overall = clock.setTimeout(() => stop.abort(new NoGatewayError()), timeoutMs);
+  // Reasons worded for one protocol's line in a report ("UPnP IGD: no answer within 3000 ms").
+  const overall = clock.setTimeout(() => stop.abort(new NoGatewayError(`no answer within ${timeoutMs} ms`)), timeoutMs);
   let grace: ReturnType<Clock['setTimeout']> | undefined;
   // Probes that never showed a sign of life end with the grace period; a UPnP device that
   // answered the search only with the overall timeout.
@@ -97,8 +98,9 @@ export async function discoverGateway(opts: DiscoverOptions): Promise<Discovery>
   let upnpAlive = false;
   const answered = () => {
     grace ??= clock.setTimeout(() => {
-      silent.abort(new NoGatewayError());
-      if (!upnpAlive) upnpSilent.abort(new NoGatewayError());
+      const late = new NoGatewayError(`no answer while another protocol answered (waited ${graceMs} ms more)`);
+      silent.abort(late);
+      if (!upnpAlive) upnpSilent.abort(late);
     }, graceMs);
   };
 
