@@ -16,6 +16,7 @@ import {
   UnsupportedError,
   UpnpError,
 } from '../errors.js';
+import { checkMappingRequest } from '../mapping-request.js';
 import type { Mapping, MappingProtocolName, MappingRequest, PortMapper, TransportProtocol } from '../types.js';
 import { MAX_DESCRIPTION_CHARS, parseDeviceDescription } from './description.js';
 import type { IgdDescription } from './description.js';
@@ -190,12 +191,12 @@ export class IgdClient implements PortMapper {
   }
 
   async claim(req: MappingRequest, signal?: AbortSignal): Promise<Mapping> {
-    checkRequest(req);
+    checkMappingRequest(req);
     return this.addPortMapping(req, req.externalPort, req.internalPort, signal);
   }
 
   async claimAny(req: MappingRequest, signal?: AbortSignal): Promise<Mapping> {
-    checkRequest(req);
+    checkMappingRequest(req);
     if (this.protocol === 'upnp-igd2' && !this.noAddAnyPortMapping) {
       try {
         return await this.addAnyPortMapping(req, signal);
@@ -495,15 +496,3 @@ function isMissingAction(err: unknown): boolean {
   );
 }
 
-function checkRequest(req: MappingRequest): void {
-  for (const [name, port] of [
-    ['externalPort', req.externalPort],
-    ['internalPort', req.internalPort],
-  ] as const) {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`${name} must be 1-65535, got ${port}`);
-  }
-  if (!Number.isInteger(req.leaseSeconds) || req.leaseSeconds < 0 || req.leaseSeconds > 0xffffffff) {
-    throw new RangeError(`leaseSeconds must be a non-negative integer, got ${req.leaseSeconds}`);
-  }
-  if (req.protocol !== 'TCP' && req.protocol !== 'UDP') throw new RangeError(`protocol must be TCP or UDP`);
-}

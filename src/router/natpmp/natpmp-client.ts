@@ -4,6 +4,7 @@ import type { Clock } from '../../runtime/clock.js';
 import { silentLogger } from '../../runtime/log.js';
 import type { Logger } from '../../runtime/log.js';
 import { BadResponseError, ListingUnsupportedError, PortConflictError, UnsupportedError } from '../errors.js';
+import { checkMappingRequest, checkPort } from '../mapping-request.js';
 import type { Mapping, MappingRequest, PortMapper, TransportProtocol } from '../types.js';
 import {
   encodeExternalAddressRequest,
@@ -127,8 +128,8 @@ export class NatPmpClient implements PortMapper {
     mapping: Pick<Mapping, 'protocol' | 'externalPort' | 'internalPort'>,
     signal?: AbortSignal,
   ): Promise<void> {
-    checkPort(mapping.internalPort, 'internal port', 1);
-    checkPort(mapping.externalPort, 'external port', 0);
+    checkPort('internalPort', mapping.internalPort, 1);
+    checkPort('externalPort', mapping.externalPort, 0);
     const what = `NAT-PMP release ${mapping.protocol} ${mapping.externalPort} -> ${mapping.internalPort}`;
     await this.map(mapping.protocol, mapping.internalPort, mapping.externalPort, 0, what, signal);
   }
@@ -207,11 +208,7 @@ export class NatPmpClient implements PortMapper {
   }
 
   private check(req: MappingRequest, exact: boolean): void {
-    checkPort(req.internalPort, 'internal port', 1);
-    checkPort(req.externalPort, 'external port', exact ? 1 : 0);
-    if (!Number.isInteger(req.leaseSeconds) || req.leaseSeconds < 0 || req.leaseSeconds > 0xffffffff) {
-      throw new RangeError(`lease out of range: ${req.leaseSeconds}`);
-    }
+    checkMappingRequest(req, exact ? 1 : 0);
     if (req.internalClient !== undefined && req.internalClient !== this.localAddress) {
       throw new UnsupportedError(
         `NAT-PMP maps only to the requesting host (${this.localAddress}), not to ${req.internalClient}`,
@@ -258,10 +255,6 @@ export function otherVersionError(serverVersion: number, what: string): Unsuppor
 
 function leaseFor(req: MappingRequest): number {
   return req.leaseSeconds === 0 ? NATPMP_DEFAULTS.permanentLeaseSeconds : req.leaseSeconds;
-}
-
-function checkPort(p: number, what: string, min: number): void {
-  if (!Number.isInteger(p) || p < min || p > 0xffff) throw new RangeError(`${what} out of range: ${p}`);
 }
 
 export interface ProbeOptions {

@@ -5,6 +5,7 @@ import type { Clock } from '../../runtime/clock.js';
 import { silentLogger } from '../../runtime/log.js';
 import type { Logger } from '../../runtime/log.js';
 import { BadResponseError, ListingUnsupportedError, PortConflictError, UnsupportedError } from '../errors.js';
+import { checkMappingRequest, checkPort } from '../mapping-request.js';
 import type { RouterError } from '../errors.js';
 import { NATPMP_PORT } from '../natpmp/codec.js';
 import { announceReset, EpochTracker } from '../natpmp/epoch-tracker.js';
@@ -194,8 +195,8 @@ export class PcpClient implements PortMapper {
     mapping: Pick<Mapping, 'protocol' | 'externalPort' | 'internalPort'>,
     signal?: AbortSignal,
   ): Promise<void> {
-    checkPort(mapping.internalPort, 'internal port', 1);
-    checkPort(mapping.externalPort, 'external port', 0);
+    checkPort('internalPort', mapping.internalPort, 1);
+    checkPort('externalPort', mapping.externalPort, 0);
     const what = `PCP release ${mapping.protocol} ${mapping.externalPort} -> ${mapping.internalPort}`;
     const params: MapParams = {
       nonce: this.nonceFor(mapping.protocol, mapping.internalPort),
@@ -291,11 +292,7 @@ export class PcpClient implements PortMapper {
   }
 
   private check(req: MappingRequest, exact: boolean): void {
-    checkPort(req.internalPort, 'internal port', 1);
-    checkPort(req.externalPort, 'external port', exact ? 1 : 0);
-    if (!Number.isInteger(req.leaseSeconds) || req.leaseSeconds < 0 || req.leaseSeconds > 0xffffffff) {
-      throw new RangeError(`lease out of range: ${req.leaseSeconds}`);
-    }
+    checkMappingRequest(req, exact ? 1 : 0);
     if (req.internalClient !== undefined && req.internalClient !== this.localAddress) {
       // THIRD_PARTY would do it, but servers refuse it by default (miniupnpd: UNSUPP_OPTION).
       throw new UnsupportedError(`PCP maps only to the requesting host (${this.localAddress}), not to ${req.internalClient}`);
@@ -349,10 +346,6 @@ export function otherVersionError(serverVersion: number, what: string): Unsuppor
 
 function leaseFor(req: MappingRequest): number {
   return req.leaseSeconds === 0 ? PCP_DEFAULTS.permanentLeaseSeconds : req.leaseSeconds;
-}
-
-function checkPort(p: number, what: string, min: number): void {
-  if (!Number.isInteger(p) || p < min || p > 0xffff) throw new RangeError(`${what} out of range: ${p}`);
 }
 
 export interface PcpProbeResult {
