@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../runtime/clock.js';
 import { type Logger, silentLogger } from '../runtime/log.js';
 import { abortReason } from './abort.js';
-import { NoGatewayError, RouterError } from './errors.js';
+import { asRouterError, NoGatewayError, type RouterError } from './errors.js';
 import type { IgdClient } from './igd/igd-client.js';
 import { chooseLocations } from './igd/location-policy.js';
 import { searchIgd } from './igd/ssdp.js';
@@ -65,11 +65,6 @@ export interface Discovery {
 }
 
 const PREFERENCE: MappingProtocolName[] = ['upnp-igd2', 'upnp-igd1', 'pcp', 'natpmp'];
-
-function asRouterError(e: unknown, what: string): RouterError {
-  if (e instanceof RouterError) return e;
-  return new RouterError('FD_ROUTER_ERROR', `${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-}
 
 export async function discoverGateway(opts: DiscoverOptions): Promise<Discovery> {
   const protocols = opts.protocols ?? ['upnp', 'natpmp', 'pcp'];

@@ -27,6 +27,12 @@ export class RouterError extends Error {
   }
 }
 
+/** Any failure as a RouterError: kept as it is when it is one, wrapped (with `what` said) when not. */
+export function asRouterError(e: unknown, what: string): RouterError {
+  if (e instanceof RouterError) return e;
+  return new RouterError('FD_ROUTER_ERROR', `${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+}
+
 /**
  * The external port is held by another mapping. The router's table is the lock on the
  * well-known port, so this is the answer "someone else is representative", not a failure.

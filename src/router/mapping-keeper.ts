@@ -1,7 +1,7 @@
 import type { Clock, Timer } from '../runtime/clock.js';
 import type { Logger } from '../runtime/log.js';
 import { silentLogger } from '../runtime/log.js';
-import { PortConflictError, RouterError } from './errors.js';
+import { asRouterError, PortConflictError, RouterError } from './errors.js';
 import type { Mapping, MappingRequest, PortMapper } from './types.js';
 
 /**
@@ -213,7 +213,7 @@ export class MappingKeeper {
       if (e instanceof PortConflictError) {
         this.emit({ type: 'conflict', id: entry.id, error: e });
       } else {
-        const err = e instanceof RouterError ? e : new RouterError('FD_ROUTER_ERROR', String(e), { cause: e });
+        const err = asRouterError(e, 'renewal');
         if (entry.failures === 1) this.log.warn('could not renew a mapping; retrying', { id: entry.id, error: err.message });
         this.emit({ type: 'error', id: entry.id, error: err });
       }
@@ -228,7 +228,7 @@ export class MappingKeeper {
       this.checkTimer = this.clock.setTimeout(() => {
         this.check()
           .catch((e: unknown) => {
-            const err = e instanceof RouterError ? e : new RouterError('FD_ROUTER_ERROR', String(e), { cause: e });
+            const err = asRouterError(e, 'renewal');
             this.emit({ type: 'error', error: err });
           })
           .finally(() => {
