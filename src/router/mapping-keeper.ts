@@ -228,7 +228,7 @@ export class MappingKeeper {
       this.checkTimer = this.clock.setTimeout(() => {
         this.check()
           .catch((e: unknown) => {
-            const err = asRouterError(e, 'renewal');
+            const err = asRouterError(e, 'router check');
             this.emit({ type: 'error', error: err });
           })
           .finally(() => {
