@@ -6,7 +6,10 @@ import { settingsHelp } from '../config/help.js';
 import { type LoadedConfig, loadConfig, parseConfigFile } from '../config/load.js';
 import { SETTINGS } from '../config/settings.js';
 import { createLogger, type Logger } from '../runtime/log.js';
+import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -33,6 +36,29 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  run: {
+    summary: 'Run this node (the container\'s command): map its page, join the election, serve the portal when representative.',
+    options: {},
+    run: runCommand,
+  },
+  status: {
+    summary: 'Ask the node running here what it knows: role, representative, links, router, LAN.',
+    quietLevel: 'warn',
+    options: {
+      json: { type: 'boolean', help: 'Print the node\'s /api/status JSON.' },
+      url: { type: 'string', help: 'The node\'s status URL (default http://127.0.0.1:<http-port>/api/status).' },
+    },
+    run: statusCommand,
+  },
+  demo: {
+    summary: 'Run an emulated router and 3 nodes on loopback (no root, no router) and print their URLs.',
+    quietLevel: 'warn',
+    options: {
+      failover: { type: 'boolean', help: 'Stop the representative after 10 s so another takes over, then start it again.' },
+      duration: { type: 'string', help: 'Stop by itself after this long (e.g. 30s); default: until Ctrl-C.' },
+    },
+    run: demoCommand,
+  },
   doctor: {
     summary: 'Tell what the router offers and whether frontdoor can work behind it.',
     quietLevel: 'warn',

@@ -3,6 +3,8 @@ import { SETTINGS, type SettingSpec } from './settings.js';
 const GROUPS: Record<SettingSpec['group'], string> = {
   router: 'Router',
   node: 'Node',
+  lan: 'LAN protocol',
+  election: 'Election and failover',
   logging: 'Logging',
 };
 
@@ -66,6 +68,9 @@ export function configSchema(): Record<string, unknown> {
         break;
       case 'list':
         properties[s.key] = { ...base, type: 'array', items: { enum: s.choices }, minItems: 1, uniqueItems: true };
+        break;
+      case 'addresses':
+        properties[s.key] = { ...base, type: 'array', items: { type: 'string', format: 'ipv4' }, maxItems: 64, uniqueItems: true };
         break;
       case 'bool':
         properties[s.key] = { ...base, type: 'boolean' };

@@ -28,7 +28,7 @@ export function parseConfigFile(text: string, path: string): Map<string, string>
     if (typeof value === 'string') out.set(key, value);
     else if (typeof value === 'number' && Number.isFinite(value)) out.set(key, String(value));
     else if (typeof value === 'boolean') out.set(key, String(value));
-    else if (Array.isArray(value) && s.type === 'list' && value.every((x) => typeof x === 'string')) out.set(key, value.join(','));
+    else if (Array.isArray(value) && (s.type === 'list' || s.type === 'addresses') && value.every((x) => typeof x === 'string')) out.set(key, value.join(','));
     else throw new ConfigError(name, `${JSON.stringify(value)?.slice(0, 40)} is not a value for this setting`);
   }
   return out;

@@ -5,7 +5,7 @@
  */
 import { isIPv4 } from 'node:net';
 
-export type SettingType = 'port' | 'int' | 'duration' | 'string' | 'ipv4' | 'bool' | 'enum' | 'list';
+export type SettingType = 'port' | 'int' | 'duration' | 'string' | 'ipv4' | 'bool' | 'enum' | 'list' | 'addresses';
 
 export interface SettingSpec<T = unknown> {
   /** Key in code and in the config file. */
@@ -17,7 +17,7 @@ export interface SettingSpec<T = unknown> {
   /** How the default reads in help when it is computed at run time. */
   defaultText?: string;
   help: string;
-  group: 'router' | 'node' | 'logging';
+  group: 'router' | 'node' | 'lan' | 'election' | 'logging';
   choices?: readonly string[];
   min?: number;
   max?: number;
@@ -128,6 +128,189 @@ export const SETTINGS = [
     group: 'node',
   }),
   spec({
+    key: 'name',
+    flag: '--name',
+    env: 'FRONTDOOR_NAME',
+    type: 'string',
+    default: '',
+    defaultText: 'BALENA_DEVICE_NAME_AT_INIT, else the host name',
+    help: 'The host name shown for this node in the portal and its links (claim 9).',
+    group: 'node',
+  }),
+  spec({
+    key: 'deviceId',
+    flag: '--device-id',
+    env: 'FRONTDOOR_DEVICE_ID',
+    type: 'string',
+    default: '',
+    defaultText: 'BALENA_DEVICE_UUID, else /etc/machine-id',
+    help: "A value unique to this device: the node's id on the LAN, and the device rule's order (hashed, never sent as is).",
+    group: 'node',
+  }),
+  spec({
+    key: 'httpPort',
+    flag: '--http-port',
+    env: 'FRONTDOOR_HTTP_PORT',
+    type: 'port',
+    default: 8081,
+    help: "This node's own page and /api/status; the router maps a public port to it (this number when free).",
+    group: 'node',
+  }),
+  spec({
+    key: 'portalPort',
+    flag: '--portal-port',
+    env: 'FRONTDOOR_PORTAL_PORT',
+    type: 'int',
+    default: 0,
+    min: 0,
+    max: 65535,
+    defaultText: 'the public port',
+    help: 'The local port the representative serves the portal on; the well-known public port is mapped to it.',
+    group: 'node',
+  }),
+  spec({
+    key: 'dataDir',
+    flag: '--data-dir',
+    env: 'FRONTDOOR_DATA_DIR',
+    type: 'string',
+    default: '',
+    defaultText: '/data when it exists (balena), else ~/.local/state/frontdoor',
+    help: 'Where the node keeps what must survive a restart (the router it found last).',
+    group: 'node',
+  }),
+  spec({
+    key: 'secret',
+    flag: '--secret',
+    env: 'FRONTDOOR_SECRET',
+    type: 'string',
+    default: '',
+    defaultText: 'none (LAN messages unauthenticated)',
+    help: 'The fleet secret: every LAN message carries an HMAC made with it. Set the same on every node (a balena fleet variable); prefer the environment, since flags show in ps.',
+    group: 'lan',
+  }),
+  spec({
+    key: 'lanMode',
+    flag: '--lan-mode',
+    env: 'FRONTDOOR_LAN_MODE',
+    type: 'enum',
+    default: 'multicast',
+    choices: ['multicast', 'broadcast', 'unicast'],
+    help: 'How nodes reach each other (claim 5); known peers also get a unicast copy, since Wi-Fi loses multicast.',
+    group: 'lan',
+  }),
+  spec({
+    key: 'lanGroup',
+    flag: '--lan-group',
+    env: 'FRONTDOOR_LAN_GROUP',
+    type: 'ipv4',
+    default: '239.255.70.68',
+    help: 'The multicast group of the LAN protocol (site-local scope).',
+    group: 'lan',
+  }),
+  spec({
+    key: 'lanPort',
+    flag: '--lan-port',
+    env: 'FRONTDOOR_LAN_PORT',
+    type: 'port',
+    default: 4862,
+    help: 'The UDP port of the LAN protocol; the same on every node.',
+    group: 'lan',
+  }),
+  spec({
+    key: 'peers',
+    flag: '--peers',
+    env: 'FRONTDOOR_PEERS',
+    type: 'addresses',
+    default: [],
+    defaultText: 'none',
+    help: 'Other nodes\' LAN addresses, comma-separated: needed in unicast mode, a fallback otherwise.',
+    group: 'lan',
+  }),
+  spec({
+    key: 'rule',
+    flag: '--rule',
+    env: 'FRONTDOOR_RULE',
+    type: 'enum',
+    default: 'random',
+    choices: ['random', 'ports', 'device'],
+    help: 'Who takes over the well-known port: random back-off (claim 11), lowest public port (12), device value order (13).',
+    group: 'election',
+  }),
+  spec({
+    key: 'detection',
+    flag: '--detection',
+    env: 'FRONTDOOR_DETECTION',
+    type: 'list',
+    default: ['withdrawal', 'silence', 'probe'],
+    choices: ['withdrawal', 'silence', 'probe'],
+    help: "How followers notice the representative left: its withdrawal notice (claim 14), missing inquiries (15), unanswered probes (16).",
+    group: 'election',
+  }),
+  spec({
+    key: 'lease',
+    flag: '--lease',
+    env: 'FRONTDOOR_LEASE',
+    type: 'duration',
+    default: 20000,
+    min: 4000,
+    max: 86_400_000,
+    help: 'Lease asked for the well-known mapping, whole seconds; without a floating address it bounds crash failover.',
+    group: 'election',
+  }),
+  spec({
+    key: 'inquiryInterval',
+    flag: '--inquiry-interval',
+    env: 'FRONTDOOR_INQUIRY_INTERVAL',
+    type: 'duration',
+    default: 1000,
+    min: 50,
+    max: 60000,
+    help: 'How often the representative sends its inquiry (claim 4), the heartbeat followers listen for.',
+    group: 'election',
+  }),
+  spec({
+    key: 'silenceTimeout',
+    flag: '--silence-timeout',
+    env: 'FRONTDOOR_SILENCE_TIMEOUT',
+    type: 'duration',
+    default: 5000,
+    min: 150,
+    max: 600000,
+    help: 'Silence after which the representative is taken as gone (claim 15); must exceed two inquiry intervals.',
+    group: 'election',
+  }),
+  spec({
+    key: 'probeInterval',
+    flag: '--probe-interval',
+    env: 'FRONTDOOR_PROBE_INTERVAL',
+    type: 'duration',
+    default: 250,
+    min: 50,
+    max: 60000,
+    help: 'How often followers probe the representative (claim 16); a probe not answered within 80 % of this is a miss.',
+    group: 'election',
+  }),
+  spec({
+    key: 'probeMisses',
+    flag: '--probe-misses',
+    env: 'FRONTDOOR_PROBE_MISSES',
+    type: 'int',
+    default: 3,
+    min: 1,
+    max: 100,
+    help: 'Probes in a row unanswered that mean the representative is gone.',
+    group: 'election',
+  }),
+  spec({
+    key: 'floatingAddress',
+    flag: '--floating-address',
+    env: 'FRONTDOOR_FLOATING_ADDRESS',
+    type: 'string',
+    default: 'off',
+    help: 'A spare LAN address the representative holds and the well-known port is mapped to, so a crash fails over in under a second (needs NET_ADMIN; docs/floating-address.md). off: map to the node\'s own address.',
+    group: 'election',
+  }),
+  spec({
     key: 'logLevel',
     flag: '--log-level',
     env: 'FRONTDOOR_LOG_LEVEL',
@@ -160,6 +343,24 @@ export interface Settings {
   ssdpPort: number;
   natpmpPort: number;
   publicPort: number;
+  name: string;
+  deviceId: string;
+  httpPort: number;
+  portalPort: number;
+  dataDir: string;
+  secret: string;
+  lanMode: 'multicast' | 'broadcast' | 'unicast';
+  lanGroup: string;
+  lanPort: number;
+  peers: string[];
+  rule: 'random' | 'ports' | 'device';
+  detection: Array<'withdrawal' | 'silence' | 'probe'>;
+  lease: number;
+  inquiryInterval: number;
+  silenceTimeout: number;
+  probeInterval: number;
+  probeMisses: number;
+  floatingAddress: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logFormat: 'auto' | 'json' | 'text';
 }
@@ -216,6 +417,16 @@ export function parseSettingValue(s: SettingSpec, raw: string): { value: unknown
       if (items.length === 0) return { error: 'the list is empty' };
       const bad = items.find((i) => s.choices && !s.choices.includes(i));
       if (bad) return { error: `"${bad}" is not one of ${s.choices?.join(', ')}` };
+      return { value: [...new Set(items)] };
+    }
+    case 'addresses': {
+      const items = raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+      if (items.length > 64) return { error: 'lists more than 64 addresses' };
+      const bad = items.find((i) => !isIPv4(i));
+      if (bad !== undefined) return { error: `"${bad}" is not an IPv4 address` };
       return { value: [...new Set(items)] };
     }
     case 'string':

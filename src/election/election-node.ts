@@ -63,6 +63,8 @@ export interface ElectionInit extends ElectionHooks {
   config?: ElectionConfigInit;
   /** The port other nodes reach this node's transport on (for its own directory entry). */
   lanPort?: number;
+  /** The local port the well-known port forwards to (the portal); default `info.localPort`. */
+  portalPort?: number;
 }
 
 interface Candidacy {
@@ -89,6 +91,7 @@ export class ElectionNode {
   private readonly self: Sender;
   private info: NodeInfo;
   private readonly lanPort: number;
+  private readonly portalPort: number | undefined;
   private readonly hooks: ElectionHooks;
   private readonly detector: DepartureDetector;
   private readonly dir = new Directory();
@@ -126,6 +129,7 @@ export class ElectionNode {
     this.self = { ...init.self };
     this.info = { ...init.info };
     this.lanPort = init.lanPort ?? 0;
+    this.portalPort = init.portalPort;
     this.hooks = {
       onRoleChange: init.onRoleChange,
       onDirectoryChange: init.onDirectoryChange,
@@ -538,7 +542,7 @@ export class ElectionNode {
     const sentAt = this.clock.now();
     const req: MappingRequest = {
       externalPort: this.config.wellKnownPort,
-      internalPort: this.info.localPort,
+      internalPort: this.portalPort ?? this.info.localPort,
       protocol: this.config.protocol,
       leaseSeconds: this.config.leaseMs / 1000,
       description: `frontdoor representative ${this.self.id}`,

@@ -1,0 +1,481 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { ElectionConfigInit } from '../election/config.js';
+import type { DirectoryEntry } from '../election/directory.js';
+import { ElectionNode } from '../election/election-node.js';
+import type { ElectionState } from '../election/election-node.js';
+import { deviceRank } from '../election/rules.js';
+import { deriveKey } from '../peers/codec.js';
+import type { NodeInfo, Sender } from '../peers/messages.js';
+import { UdpTransport } from '../peers/udp-transport.js';
+import type { LanMode } from '../peers/udp-transport.js';
+import { bestMapper, discoverGateway } from '../router/discover.js';
+import type { Discovery, ProtocolFamily } from '../router/discover.js';
+import { loadGatewayMemory, rememberedLocation, saveGatewayMemory } from '../router/gateway-memory.js';
+import { PortConflictError } from '../router/errors.js';
+import { MappingKeeper } from '../router/mapping-keeper.js';
+import type { KeeperEvent } from '../router/mapping-keeper.js';
+import type { Mapping, PortMapper } from '../router/types.js';
+import { classifyWanAddress } from '../router/wan-address.js';
+import type { Clock, Timer } from '../runtime/clock.js';
+import type { Logger } from '../runtime/log.js';
+import { NodeHttpServer } from '../portal/http-server.js';
+import type { NodeStatus, PeerStatus } from '../portal/status.js';
+
+/**
+ * One node: finds the router, keeps its own page mapped, speaks the LAN protocol, takes part in
+ * the election and serves the pages. Everything it is made of has its own folder; this class
+ * only wires them and keeps the state `frontdoor status` and the pages show.
+ */
+
+export interface AgentOptions {
+  name: string;
+  /** The LAN id (hashed device value) and the device rule's value. */
+  id: string;
+  deviceValue: string;
+  /** This node's LAN address: router requests are sent from it and mappings point to it. */
+  address: string;
+  gateway: string;
+  /** Where the HTTP servers listen (default 0.0.0.0; the demo's nodes share loopback). */
+  listenAddress?: string;
+  httpPort: number;
+  portalPort: number;
+  publicPort: number;
+  router: {
+    protocols: readonly ProtocolFamily[];
+    discoveryTimeoutMs: number;
+    requestTimeoutMs: number;
+    ssdpPort: number;
+    natpmpPort: number;
+    /** Multicast M-SEARCH too (off on loopback). */
+    multicast: boolean;
+  };
+  lan: {
+    mode: LanMode;
+    group: string;
+    port: number;
+    peers: string[];
+    /** '' = no fleet secret: the node runs, unauthenticated, and says so. */
+    secret: string;
+    /** Where the LAN socket binds (default 0.0.0.0; the demo binds each node's loopback address). */
+    bindAddress?: string;
+    broadcastAddress?: string;
+  };
+  election: ElectionConfigInit;
+  /** Gateway memory lives here; undefined keeps nothing. */
+  dataDir?: string;
+  /** The demo's router reports a loopback WAN address; real ones must not. */
+  allowLoopbackWan?: boolean;
+}
+
+export interface AgentComponents {
+  clock: Clock;
+  logger: Logger;
+  random?: () => number;
+}
+
+/** What a user may want to know at once; also what `onEvent` hands out. */
+export type AgentEvent =
+  | { type: 'role'; from: ElectionState; to: ElectionState; reason: string }
+  | { type: 'directory'; nodes: number }
+  | { type: 'page-mapped'; publicPort: number }
+  | { type: 'wan-address'; address: string };
+
+const RETRY_DISCOVERY_MS = [2_000, 5_000, 10_000, 30_000, 60_000];
+const PAGE_PORT_TRIES = 32;
+
+export class Agent {
+  private readonly opts: AgentOptions;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private readonly self: Sender;
+  private readonly listeners = new Set<(e: AgentEvent) => void>();
+  private readonly http: NodeHttpServer;
+  private transport: UdpTransport | undefined;
+  private election: ElectionNode | undefined;
+  private keeper: MappingKeeper | undefined;
+  private mapper: PortMapper | undefined;
+  private discovery: Discovery | undefined;
+  private routerError: string | undefined;
+  private wan: string | undefined;
+  private publicPort = 0;
+  private startedAt = 0;
+  private roleSince = 0;
+  private discoveryTimer: Timer | undefined;
+  private discoveryAttempt = 0;
+  private readonly abort = new AbortController();
+  private stopping: Promise<void> | undefined;
+  private readonly events: Array<{ at: string; what: string }> = [];
+
+  constructor(components: AgentComponents, opts: AgentOptions) {
+    this.opts = opts;
+    this.clock = components.clock;
+    this.log = components.logger;
+    this.random = components.random ?? Math.random;
+    this.self = { id: opts.id, boot: randomBytes(6).toString('hex') };
+    this.http = new NodeHttpServer(
+      { logger: this.log.child('http') },
+      {
+        listenAddress: opts.listenAddress ?? '0.0.0.0',
+        httpPort: opts.httpPort,
+        portalPort: opts.portalPort,
+        status: () => this.status(),
+      },
+    );
+  }
+
+  get id(): string {
+    return this.self.id;
+  }
+
+  get role(): ElectionState {
+    return this.election?.state ?? 'starting';
+  }
+
+  onEvent(listener: (e: AgentEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Starts serving the node's page at once, then finds the router (retrying in the background
+   * if it does not answer) and joins the election. Throws only for what a retry cannot fix:
+   * a port already in use, a bad LAN setting.
+   */
+  async start(): Promise<void> {
+    this.startedAt = this.clock.now();
+    const o = this.opts;
+    if (o.lan.secret === '') {
+      this.log.warn(
+        'no fleet secret: LAN messages are not authenticated, so any host on the LAN can pose as a node. Set FRONTDOOR_SECRET to the same value on every node',
+      );
+    }
+    await this.http.listenNodePage();
+    this.transport = new UdpTransport(
+      { logger: this.log.child('lan'), clock: this.clock },
+      {
+        self: this.self,
+        key: o.lan.secret === '' ? null : deriveKey(o.lan.secret),
+        mode: o.lan.mode,
+        port: o.lan.port,
+        group: o.lan.group,
+        interfaceAddress: o.address,
+        peers: o.lan.peers.filter((a) => a !== o.address).map((address) => ({ address })),
+        ...(o.lan.bindAddress === undefined ? {} : { bindAddress: o.lan.bindAddress }),
+        ...(o.lan.broadcastAddress === undefined ? {} : { broadcastAddress: o.lan.broadcastAddress }),
+      },
+    );
+    await this.transport.start();
+    this.log.info('node started', {
+      name: o.name,
+      id: this.self.id,
+      address: o.address,
+      httpPort: o.httpPort,
+      lan: `${o.lan.mode} ${o.lan.mode === 'multicast' ? `${o.lan.group}:` : 'port '}${o.lan.port}`,
+      authenticated: o.lan.secret !== '',
+    });
+    await this.findRouter();
+  }
+
+  /**
+   * Graceful: the portal stops and the well-known port is released and the LAN told (the
+   * election does both, in that order), then the node's own mapping goes and the sockets close.
+   */
+  stop(opts: { graceful?: boolean } = {}): Promise<void> {
+    this.stopping ??= (async () => {
+      const graceful = opts.graceful ?? true;
+      this.abort.abort(new Error('stopping'));
+      this.discoveryTimer?.cancel();
+      await this.election?.stop({ graceful });
+      await this.keeper?.stop({ release: graceful }).catch((err: unknown) => {
+        this.log.warn('could not release this node\'s own port', { error: String(err) });
+      });
+      this.transport?.close();
+      this.mapper?.close();
+      await this.http.close();
+      this.log.info('node stopped', { graceful });
+    })();
+    return this.stopping;
+  }
+
+  status(): NodeStatus {
+    const o = this.opts;
+    const el = this.election;
+    const repId = el?.representative;
+    const dir = el?.directory ?? [];
+    const wan = el?.wanAddress ?? this.wan;
+    const peers: PeerStatus[] = dir.map((e) => this.peerStatus(e, repId, wan));
+    const rep = peers.find((p) => p.id === repId);
+    const now = this.clock.now();
+    return {
+      name: o.name,
+      id: this.self.id,
+      role: this.role,
+      roleSinceMs: now - this.roleSince,
+      uptimeMs: now - this.startedAt,
+      representative: rep === undefined ? null : { id: rep.id, name: rep.name, url: wan ? `http://${hostPort(wan, o.publicPort)}/` : null },
+      wanAddress: wan ?? null,
+      wanAddressClass: wan ? classifyWanAddress(wan) : null,
+      ports: { local: o.httpPort, public: this.publicPort, wellKnown: o.publicPort, portal: o.portalPort },
+      router: this.mapper
+        ? { protocol: this.mapper.protocol, gateway: this.mapper.gateway, localAddress: this.mapper.localAddress, error: this.routerError ?? null }
+        : { protocol: null, gateway: o.gateway, localAddress: o.address, error: this.routerError ?? 'not found yet' },
+      routerMappings: el?.routerMappings?.map(describeMapping) ?? null,
+      lan: { mode: o.lan.mode, port: o.lan.port, authenticated: o.lan.secret !== '', ...lanStats(this.transport) },
+      nodes: peers,
+      events: [...this.events],
+    };
+  }
+
+  // ---- router ---------------------------------------------------------------------------
+
+  private async findRouter(): Promise<void> {
+    const o = this.opts;
+    const memoryFile = o.dataDir === undefined ? undefined : join(o.dataDir, 'gateway.json');
+    const memory = memoryFile === undefined ? undefined : await loadGatewayMemory(memoryFile).catch(() => undefined);
+    try {
+      const knownLocation = rememberedLocation(memory, o.gateway, o.address);
+      const d = await discoverGateway({
+        gateway: o.gateway,
+        localAddress: o.address,
+        protocols: o.router.protocols,
+        timeoutMs: o.router.discoveryTimeoutMs,
+        requestTimeoutMs: o.router.requestTimeoutMs,
+        ssdpPort: o.router.ssdpPort,
+        natpmpPort: o.router.natpmpPort,
+        multicast: o.router.multicast,
+        ...(knownLocation === undefined ? {} : { knownLocation }),
+        onReset: (reason) => this.keeper?.routerReset(reason),
+        signal: this.abort.signal,
+        logger: this.log.child('router'),
+        clock: this.clock,
+      });
+      if (this.abort.signal.aborted) {
+        for (const m of d.mappers) m.close();
+        return;
+      }
+      this.discovery = d;
+      this.mapper = bestMapper(d);
+      for (const m of d.mappers) if (m !== this.mapper) m.close();
+      this.routerError = undefined;
+      this.log.info('router found', { protocol: this.mapper.protocol, gateway: d.gateway });
+      if (memoryFile !== undefined) {
+        saveGatewayMemory(memoryFile, d).catch((err: unknown) =>
+          this.log.warn('could not save the router for next start', { file: memoryFile, error: String(err) }),
+        );
+      }
+    } catch (err) {
+      if (this.abort.signal.aborted) return;
+      this.routerError = err instanceof Error ? err.message : String(err);
+      const wait = RETRY_DISCOVERY_MS[Math.min(this.discoveryAttempt, RETRY_DISCOVERY_MS.length - 1)]!;
+      this.discoveryAttempt++;
+      this.log.warn('no router answered; the node serves its page on the LAN and keeps looking', {
+        error: this.routerError,
+        retryInMs: wait,
+      });
+      this.discoveryTimer = this.clock.setTimeout(() => {
+        this.findRouter().catch((e: unknown) => this.log.error('router search failed', { error: String(e) }));
+      }, wait);
+      return;
+    }
+    this.startElection(this.mapper);
+    void this.mapOwnPage(this.mapper);
+    void this.readWanAddress(this.mapper);
+  }
+
+  private async mapOwnPage(mapper: PortMapper): Promise<void> {
+    const keeper = new MappingKeeper({ mapper, clock: this.clock, logger: this.log.child('keeper') });
+    this.keeper = keeper;
+    keeper.on((e) => this.onKeeperEvent(e));
+    await this.claimPagePort(keeper);
+  }
+
+  /**
+   * The node's own public port (claim 2's "another port"): the same number as the local port
+   * when free, else the next ones. Never "any port": a router's free-port choice can be the
+   * well-known port while no representative holds it, and the election would later take it over.
+   */
+  private async claimPagePort(keeper: MappingKeeper): Promise<void> {
+    const o = this.opts;
+    const candidates: number[] = [];
+    for (let p = o.httpPort; candidates.length < PAGE_PORT_TRIES && p <= 65535; p++) if (p !== o.publicPort) candidates.push(p);
+    let last: unknown;
+    for (const externalPort of candidates) {
+      if (this.abort.signal.aborted) return;
+      try {
+        await keeper.add(
+          'page',
+          { externalPort, internalPort: o.httpPort, protocol: 'TCP', leaseSeconds: 3600, description: `frontdoor ${o.name}` },
+          'specific',
+          this.abort.signal,
+        );
+        return;
+      } catch (err) {
+        last = err;
+        if (!(err instanceof PortConflictError)) break;
+      }
+    }
+    if (this.abort.signal.aborted) return;
+    this.routerError = `could not map this node's page: ${last instanceof Error ? last.message : String(last)}`;
+    this.log.warn("could not map this node's page; it is reachable on the LAN only", { error: this.routerError });
+  }
+
+  private onKeeperEvent(e: KeeperEvent): void {
+    switch (e.type) {
+      case 'claimed':
+      case 'moved':
+        if (e.id === 'page') this.setPublicPort(e.mapping.externalPort);
+        return;
+      case 'wan-changed':
+        this.setWan(e.to);
+        return;
+      case 'conflict':
+        // Another host took our port while the router had forgotten us (a reboot): pick anew.
+        if (e.id === 'page' && this.keeper !== undefined) {
+          const keeper = this.keeper;
+          this.log.warn("this node's public port was taken by another host; choosing another", { port: e.error.externalPort });
+          void keeper.remove('page').catch(() => {}).then(() => this.claimPagePort(keeper));
+        }
+        return;
+      case 'error':
+        this.log.warn('router error while keeping this node\'s port', { error: e.error.message });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private setPublicPort(port: number): void {
+    if (port === this.publicPort) return;
+    this.publicPort = port;
+    this.log.info('this node\'s page is mapped', { publicPort: port, url: this.wan ? `http://${hostPort(this.wan, port)}/` : undefined });
+    this.election?.updateInfo({ publicPort: port });
+    this.emit({ type: 'page-mapped', publicPort: port });
+  }
+
+  private async readWanAddress(mapper: PortMapper): Promise<void> {
+    try {
+      this.setWan(await mapper.externalAddress(this.abort.signal));
+    } catch (err) {
+      if (!this.abort.signal.aborted) this.log.warn('could not read the WAN address', { error: String(err) });
+    }
+  }
+
+  private setWan(address: string): void {
+    if (address === this.wan) return;
+    this.wan = address;
+    const cls = classifyWanAddress(address);
+    if (cls !== 'public' && !(cls === 'loopback' && this.opts.allowLoopbackWan)) {
+      this.log.warn('the router\'s WAN address is not reachable from the internet (double NAT or CGNAT?): links will not work from outside', {
+        address,
+        class: cls,
+      });
+    }
+    this.emit({ type: 'wan-address', address });
+  }
+
+  // ---- election -------------------------------------------------------------------------
+
+  private startElection(mapper: PortMapper): void {
+    const o = this.opts;
+    const transport = this.transport;
+    if (transport === undefined) return;
+    const info: NodeInfo = {
+      name: o.name,
+      addresses: [o.address],
+      localPort: o.httpPort,
+      publicPort: this.publicPort,
+      camera: false,
+      rank: deviceRank(o.deviceValue),
+    };
+    this.roleSince = this.clock.now();
+    const election = new ElectionNode(
+      { clock: this.clock, transport, portMapper: mapper, logger: this.log, random: this.random },
+      {
+        self: this.self,
+        info,
+        // The well-known port forwards to the portal's local port, not the node page's.
+        config: { ...o.election, wellKnownPort: o.publicPort },
+        portalPort: o.portalPort,
+        lanPort: o.lan.port,
+        onRoleChange: (c) => {
+          this.roleSince = this.clock.now();
+          this.note(`${c.from} → ${c.to}: ${c.reason}`);
+          this.emit({ type: 'role', from: c.from, to: c.to, reason: c.reason });
+        },
+        onDirectoryChange: (entries) => this.emit({ type: 'directory', nodes: entries.length }),
+        onBecomeRepresentative: async () => {
+          await this.http.openPortal();
+          const wan = this.election?.wanAddress ?? this.wan;
+          this.log.info('serving the portal', {
+            url: wan ? `http://${hostPort(wan, o.publicPort)}/` : undefined,
+            localPort: o.portalPort,
+          });
+        },
+        onStepDown: async (reason) => {
+          await this.http.closePortal();
+          this.log.info('stopped serving the portal', { reason });
+        },
+      },
+    );
+    this.election = election;
+    election.start();
+  }
+
+  private peerStatus(e: DirectoryEntry, repId: string | undefined, wan: string | undefined): PeerStatus {
+    const publicPort = e.self ? this.publicPort : e.info.publicPort;
+    const address = e.info.addresses[0] ?? e.address;
+    return {
+      id: e.id,
+      name: e.info.name,
+      self: e.self,
+      representative: e.id === repId,
+      addresses: e.info.addresses,
+      localPort: e.info.localPort,
+      publicPort,
+      url: wan && publicPort > 0 ? `http://${hostPort(wan, publicPort)}/` : null,
+      lanUrl: `http://${hostPort(address, e.info.localPort)}/`,
+      lastSeenMsAgo: e.self ? 0 : Math.max(0, this.clock.now() - e.lastSeen),
+      camera: e.info.camera,
+    };
+  }
+
+  private note(what: string): void {
+    this.events.push({ at: new Date().toISOString(), what });
+    if (this.events.length > 20) this.events.shift();
+  }
+
+  private emit(e: AgentEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log.error('agent listener failed', { error: String(err) });
+      }
+    }
+  }
+}
+
+function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function describeMapping(m: Mapping): NodeStatus['routerMappings'] extends Array<infer T> | null ? T : never {
+  return {
+    protocol: m.protocol,
+    externalPort: m.externalPort,
+    internalClient: m.internalClient,
+    internalPort: m.internalPort,
+    description: m.description,
+    leaseSeconds: m.leaseSeconds,
+    frontdoor: m.description.startsWith('frontdoor'),
+  };
+}
+
+function lanStats(t: UdpTransport | undefined): { dropped: number; received: number } {
+  if (t === undefined) return { dropped: 0, received: 0 };
+  const s = t.stats();
+  const dropped = Object.values(s.dropped).reduce((a, b) => a + (b ?? 0), 0);
+  return { dropped, received: s.received };
+}

@@ -1,0 +1,90 @@
+import type { AgentOptions } from '../agent/agent.js';
+import { resolveDataDir, resolveIdentity } from '../agent/identity.js';
+import type { Identity } from '../agent/identity.js';
+import { ConfigError } from '../config/errors.js';
+import type { Settings } from '../config/settings.js';
+import type { ElectionConfigInit } from '../election/config.js';
+import { electionConfig } from '../election/config.js';
+import { ElectionConfigError } from '../election/errors.js';
+import type { LocalNetwork } from '../router/local-network.js';
+
+/** The election's internal knob names, as the user knows them. */
+const ELECTION_SETTING: Record<string, string> = {
+  leaseMs: '--lease',
+  inquiryIntervalMs: '--inquiry-interval',
+  silenceTimeoutMs: '--silence-timeout',
+  probeIntervalMs: '--probe-interval',
+  probeTimeoutMs: '--probe-interval',
+  probeMisses: '--probe-misses',
+  routerTimeoutMs: '--router-timeout',
+  renewFraction: '--lease',
+  wellKnownPort: '--public-port',
+  detection: '--detection',
+  rule: '--rule',
+};
+
+export function electionSettings(s: Settings): ElectionConfigInit {
+  const init: ElectionConfigInit = {
+    wellKnownPort: s.publicPort,
+    rule: s.rule,
+    leaseMs: s.lease,
+    inquiryIntervalMs: s.inquiryInterval,
+    silenceTimeoutMs: s.silenceTimeout,
+    probeIntervalMs: s.probeInterval,
+    probeTimeoutMs: Math.max(1, Math.round(s.probeInterval * 0.8)),
+    probeMisses: s.probeMisses,
+    routerTimeoutMs: s.routerTimeout,
+    detection: {
+      withdrawal: s.detection.includes('withdrawal'),
+      silence: s.detection.includes('silence'),
+      probe: s.detection.includes('probe'),
+    },
+  };
+  // The leaderless wait must outlast a heartbeat gap; keep it tied to the heartbeat the user set.
+  init.leaderlessTimeoutMs = Math.max(5000, s.silenceTimeout);
+  init.startupListenMs = Math.max(3000, 3 * s.inquiryInterval + 1);
+  try {
+    electionConfig(init);
+  } catch (err) {
+    if (err instanceof ElectionConfigError) {
+      const key = err.setting.split('.')[0] ?? err.setting;
+      throw new ConfigError(ELECTION_SETTING[key] ?? err.setting, err.message);
+    }
+    throw err;
+  }
+  return init;
+}
+
+/** Everything `run` and `status` decide from the settings, checked before anything starts. */
+export function agentOptions(s: Settings, net: LocalNetwork, env: NodeJS.ProcessEnv): { options: AgentOptions; identity: Identity } {
+  const portalPort = s.portalPort === 0 ? s.publicPort : s.portalPort;
+  if (portalPort === s.httpPort) {
+    throw new ConfigError(s.portalPort === 0 ? '--public-port' : '--portal-port', `the portal port ${portalPort} must differ from --http-port`);
+  }
+  if (s.lanMode === 'unicast' && s.peers.length === 0) {
+    throw new ConfigError('--peers', 'unicast mode needs the other nodes\' addresses');
+  }
+  const identity = resolveIdentity({ name: s.name, deviceId: s.deviceId, env });
+  const options: AgentOptions = {
+    name: identity.name,
+    id: identity.id,
+    deviceValue: identity.deviceValue,
+    address: net.localAddress,
+    gateway: net.gateway,
+    httpPort: s.httpPort,
+    portalPort,
+    publicPort: s.publicPort,
+    router: {
+      protocols: s.routerProtocols,
+      discoveryTimeoutMs: s.discoveryTimeout,
+      requestTimeoutMs: s.routerTimeout,
+      ssdpPort: s.ssdpPort,
+      natpmpPort: s.natpmpPort,
+      multicast: true,
+    },
+    lan: { mode: s.lanMode, group: s.lanGroup, port: s.lanPort, peers: s.peers, secret: s.secret },
+    election: electionSettings(s),
+    dataDir: resolveDataDir(s.dataDir, env),
+  };
+  return { options, identity };
+}
