@@ -5,6 +5,7 @@
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   router: () => import('./router.js'),
   election: () => import('./election-sim.js'),
+  failover: () => import('./failover.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -7,7 +7,7 @@
  *   {"s":<sent>,"d":<done>,"e":"<why>"}    a failure (errno code, "timeout", "HTTP 503")
  * Times are CLOCK_MONOTONIC milliseconds (outage.ts explains why that clock is shared).
  *
- * stdin, one command a line: `ping <n>` prints {"pong":<n>,"at":<now>} (the bench checks the
+ * First line: {"ready":<now>}. stdin, one command a line: `ping <n>` prints {"pong":<n>,"at":<now>} (the bench checks the
  * clocks agree); `stop` or the end of stdin ends the process (so it ends with the bench).
  *
  * argv: <url> [intervalMs = 20] [timeoutMs = 150]
@@ -64,6 +64,7 @@ function probe(): void {
 // Fixed rate: a request that hangs does not delay the next one, so the end of an outage is seen
 // within one interval.
 const ticker = setInterval(probe, intervalMs);
+emit({ ready: monoMs() });
 probe();
 
 const rl = createInterface({ input: process.stdin });

@@ -83,6 +83,14 @@ export interface ElectionConfig {
    * representative still believes in its lease. Off trades that corner for faster crash failover.
    */
   guardOldLease: boolean;
+  /**
+   * The representative names an heir in every inquiry and announce (the rule applied in advance:
+   * a random member, the lowest public port, the lowest device value). When the representative
+   * leaves, the heir claims at once, without back-off or collision window; the others hold back
+   * `heirGraceMs` more, then elect among themselves as usual, in case the heir is gone too.
+   */
+  heir: boolean;
+  heirGraceMs: number;
   detection: DetectionMeans;
   rule: ElectionRule;
 }
@@ -112,6 +120,8 @@ export const defaultElectionConfig: Readonly<ElectionConfig> = Object.freeze({
   rankSlotMs: 200,
   yieldTimeoutMs: 3_000,
   guardOldLease: true,
+  heir: true,
+  heirGraceMs: 1_000,
   detection: Object.freeze({ withdrawal: true, silence: true, probe: true }),
   rule: 'random',
 } satisfies ElectionConfig);
@@ -147,6 +157,7 @@ const durations = [
   'collisionWindowMs',
   'rankSlotMs',
   'yieldTimeoutMs',
+  'heirGraceMs',
 ] as const satisfies ReadonlyArray<keyof ElectionConfig>;
 
 /** Throws ElectionConfigError naming the first bad setting. */
@@ -186,6 +197,7 @@ export function validateElectionConfig(cfg: ElectionConfig): void {
   if (cfg.yieldTimeoutMs < 2 * cfg.retryIntervalMs) bad('yieldTimeoutMs', 'must be at least two retry intervals');
   if (cfg.directoryTtlMs <= 2 * cfg.refreshIntervalMs) bad('directoryTtlMs', 'must exceed two refresh intervals');
   if (typeof cfg.guardOldLease !== 'boolean') bad('guardOldLease', 'must be true or false');
+  if (typeof cfg.heir !== 'boolean') bad('heir', 'must be true or false');
   for (const k of ['withdrawal', 'silence', 'probe'] as const) {
     if (typeof cfg.detection?.[k] !== 'boolean') bad(`detection.${k}`, 'must be true or false');
   }

@@ -77,6 +77,8 @@ interface Candidacy {
   routerFailures: number;
   /** Clock time before which the router is not asked (config.guardOldLease). */
   notBefore: number;
+  /** Whether the departed representative named this node its heir, another node, or nobody. */
+  heir: 'self' | 'other' | 'none';
 }
 
 type ClaimPurpose = 'start' | 'takeover' | 'renew' | 'check';
@@ -117,6 +119,8 @@ export class ElectionNode {
   private lastReplyAt = Number.NEGATIVE_INFINITY;
   private wan: string | undefined;
   private table: Mapping[] | undefined;
+  /** As representative: the heir named in inquiries. As follower: the heir the representative named. */
+  private heir: string | undefined;
 
   constructor(components: ElectionComponents, init: ElectionInit) {
     this.config = electionConfig(init.config);
@@ -218,6 +222,7 @@ export class ElectionNode {
     this.started = false;
     const wasRep = this.current === 'representative';
     const mapping = this.mapping;
+    const successor = wasRep ? (this.heir ?? '') : '';
     this.cancelAll();
     this.detector.unwatch();
     this.cand = undefined;
@@ -240,8 +245,8 @@ export class ElectionNode {
       }
       // Three copies: it is the last thing this process says, and with withdrawal as the only
       // detection means a lost withdraw would leave the LAN waiting forever.
-      for (let i = 0; i < 3; i++) this.transport.broadcast({ type: 'withdraw', wasRepresentative: wasRep });
-      this.log.info('withdrew from the LAN', { wasRepresentative: wasRep });
+      for (let i = 0; i < 3; i++) this.transport.broadcast({ type: 'withdraw', wasRepresentative: wasRep, successor });
+      this.log.info('withdrew from the LAN', { wasRepresentative: wasRep, ...(successor ? { successor } : {}) });
     })();
     return this.stopping;
   }
@@ -270,17 +275,19 @@ export class ElectionNode {
       case 'inquiry':
         if (body.wanAddress) this.wan = body.wanAddress;
         this.onRepresentativeSeen(msg, undefined);
+        if (this.rep === from.id && this.current === 'follower') this.heir = body.heir || undefined;
         if (this.started) this.sendReply();
         break;
       case 'announce':
         if (body.wanAddress) this.wan = body.wanAddress;
         this.onRepresentativeSeen(msg, body.term);
+        if (this.rep === from.id && this.current === 'follower') this.heir = body.heir || undefined;
         break;
       case 'claim':
         this.onClaim(msg);
         break;
       case 'withdraw':
-        this.onWithdraw(msg, body.wasRepresentative);
+        this.onWithdraw(msg, body.wasRepresentative, body.successor);
         break;
       case 'probe':
         this.transport.unicast({ type: 'probe-ack', nonce: body.nonce }, msg.address, msg.port);
@@ -362,12 +369,14 @@ export class ElectionNode {
     }
   }
 
-  private onWithdraw(msg: Received, wasRepresentative: boolean): void {
+  private onWithdraw(msg: Received, wasRepresentative: boolean, successor: string): void {
     const { id, boot } = msg.from;
     this.withdrawn.set(`${id}/${boot}`, this.clock.now());
     const known = this.dir.get(id);
     if (known !== undefined && known.boot === boot && this.dir.remove(id)) this.emitDirectory();
     if (this.rep === id && this.current === 'follower') {
+      // The last word wins over the last inquiry's: the representative may have just renamed.
+      if (successor !== '') this.heir = successor;
       if (this.config.detection.withdrawal) {
         this.detector.withdrew(id);
       } else {
@@ -428,7 +437,10 @@ export class ElectionNode {
       withdrew || !cfg.guardOldLease
         ? 0
         : Math.max(this.repLastHeard, this.startedAt) + cfg.leaseMs + cfg.inquiryIntervalMs;
-    this.cand = { phase: 'backoff', attempt: 0, excluded: departed, yieldTo: undefined, routerFailures: 0, notBefore };
+    const heir =
+      !cfg.heir || this.heir === undefined || this.heir === departed ? 'none' : this.heir === this.self.id ? 'self' : 'other';
+    this.heir = undefined;
+    this.cand = { phase: 'backoff', attempt: 0, excluded: departed, yieldTo: undefined, routerFailures: 0, notBefore, heir };
     this.setState('candidate', reason);
     this.backoff();
   }
@@ -443,13 +455,23 @@ export class ElectionNode {
       .entries()
       .filter((e) => e.id !== c.excluded)
       .map((e) => ({ id: e.id, info: e.info }));
-    const delay = takeoverDelayMs(this.config, this.ranked(), known, c.attempt, this.random);
+    let delay = takeoverDelayMs(this.config, this.ranked(), known, c.attempt, this.random);
+    if (c.attempt === 0 && c.heir === 'self') delay = 0;
+    else if (c.attempt === 0 && c.heir === 'other') delay += this.config.heirGraceMs;
     this.after('takeover', delay, () => this.sendClaim());
   }
 
   private sendClaim(): void {
     const c = this.cand;
     if (c === undefined) return;
+    if (c.attempt === 0 && c.heir === 'self') {
+      // Named by the departed representative: the others hold back, so no collision to wait for.
+      c.phase = 'claiming';
+      this.broadcastClaim();
+      this.log.info('claiming the well-known port as heir', { waitMs: Math.max(0, c.notBefore - this.clock.now()) });
+      this.askRouter(c);
+      return;
+    }
     c.phase = 'window';
     this.broadcastClaim();
     this.after('takeover', this.config.collisionWindowMs, () => {
@@ -644,6 +666,7 @@ export class ElectionNode {
     this.myTerm = Math.max(this.myTerm, this.termSeen) + 1;
     this.termSeen = this.myTerm;
     this.rep = this.self.id;
+    this.heir = undefined;
     this.setState('representative', purpose === 'start' ? 'router granted the port at start' : 'router granted the port');
     this.log.info('became representative', {
       term: this.myTerm,
@@ -674,7 +697,13 @@ export class ElectionNode {
 
   private inquire(): void {
     if (this.current !== 'representative') return;
-    this.transport.broadcast({ type: 'inquiry', publicPort: this.config.wellKnownPort, wanAddress: this.wan ?? '' });
+    this.heir = this.chooseHeir();
+    this.transport.broadcast({
+      type: 'inquiry',
+      publicPort: this.config.wellKnownPort,
+      wanAddress: this.wan ?? '',
+      heir: this.heir ?? '',
+    });
     this.after('inquiry', this.config.inquiryIntervalMs, () => this.inquire());
   }
 
@@ -691,7 +720,28 @@ export class ElectionNode {
       wanAddress: this.wan ?? '',
       node: this.info,
       term: this.myTerm,
+      heir: this.heir ?? '',
     });
+  }
+
+  /** The rule applied in advance, among members that answered the last few inquiries. */
+  private chooseHeir(): string | undefined {
+    if (!this.config.heir) return undefined;
+    const now = this.clock.now();
+    const all = this.dir.entries().filter((e) => !e.self);
+    const fresh = all.filter((e) => now - e.lastSeen <= 3 * this.config.inquiryIntervalMs);
+    const pool = fresh.length > 0 ? fresh : all;
+    if (pool.length === 0) return undefined;
+    const rule = this.config.rule;
+    if (rule === 'random') {
+      // Keep the heir while it answers: a new draw every second would make no difference to
+      // fairness and would make a crash right after a redraw race two heirs' views.
+      if (this.heir !== undefined && pool.some((e) => e.id === this.heir)) return this.heir;
+      return pool[Math.floor(this.random() * pool.length)]!.id;
+    }
+    let best = pool[0]!;
+    for (const e of pool) if (compareCandidates(rule, { id: e.id, info: e.info }, { id: best.id, info: best.info }) < 0) best = e;
+    return best.id;
   }
 
   /** Claims 3, 6, 19, 20: WAN address and table. Failures are logged; the role does not depend on them. */

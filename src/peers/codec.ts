@@ -31,7 +31,7 @@ export const MAX_DATAGRAM_BYTES = 1200;
  * on whether the fleet has a secret.
  */
 export const MAX_BODY_BYTES = MAX_DATAGRAM_BYTES - HEADER_BYTES - TAG_BYTES;
-export const MAX_ADDRESSES = 8;
+export const MAX_ADDRESSES = 6;
 export const MAX_NAME_CHARS = 63;
 export const KEY_BYTES = 32;
 
@@ -151,16 +151,16 @@ function tag(key: Buffer, data: Buffer): Buffer {
 
 // ---- schema ------------------------------------------------------------------------------
 
-type Kind = 'id' | 'name' | 'ip' | 'wan' | 'port' | 'count' | 'bool' | 'addresses' | 'node';
+type Kind = 'id' | 'optid' | 'name' | 'ip' | 'wan' | 'port' | 'count' | 'bool' | 'addresses' | 'node';
 type FieldsOf<T> = { [K in Exclude<keyof T, 'type'>]-?: Kind };
 
 /** One table drives projection and validation; `satisfies` keeps it in step with messages.ts. */
 const BODY_FIELDS = {
   claim: { node: 'node', attempt: 'count' },
-  inquiry: { publicPort: 'port', wanAddress: 'wan' },
+  inquiry: { publicPort: 'port', wanAddress: 'wan', heir: 'optid' },
   reply: { node: 'node' },
-  announce: { publicPort: 'port', wanAddress: 'wan', node: 'node', term: 'count' },
-  withdraw: { wasRepresentative: 'bool' },
+  announce: { publicPort: 'port', wanAddress: 'wan', node: 'node', term: 'count', heir: 'optid' },
+  withdraw: { wasRepresentative: 'bool', successor: 'optid' },
   probe: { nonce: 'id' },
   'probe-ack': { nonce: 'id' },
 } as const satisfies { [T in PeerMessageType]: FieldsOf<Extract<PeerMessage, { type: T }>> };
@@ -226,6 +226,9 @@ function parseValue(v: unknown, kind: Kind, path: string): unknown {
   switch (kind) {
     case 'id':
       if (typeof v !== 'string' || !ID.test(v)) throw malformed(path, 'expected 1-64 characters of [A-Za-z0-9._-]');
+      return v;
+    case 'optid':
+      if (typeof v !== 'string' || (v !== '' && !ID.test(v))) throw malformed(path, 'expected "" or 1-64 characters of [A-Za-z0-9._-]');
       return v;
     case 'name':
       if (typeof v !== 'string' || !NAME.test(v)) {

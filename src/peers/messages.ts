@@ -17,7 +17,7 @@ export interface Sender {
 export interface NodeInfo {
   /** Host name shown to users (claim 9). 1-63 printable code points (docs/protocol.md 3). */
   name: string;
-  /** LAN addresses the node serves on: at most 8 IPv4/IPv6 addresses, no zone ids. */
+  /** LAN addresses the node serves on: at most 6 IPv4/IPv6 addresses, no zone ids. */
   addresses: string[];
   /** The node's local HTTP port. */
   localPort: number;
@@ -35,14 +35,21 @@ export interface NodeInfo {
 export type PeerMessage =
   /** Claims 10, 11, 13: "I am taking the well-known port" (an identification message). */
   | { type: 'claim'; node: NodeInfo; attempt: number }
-  /** Claim 4: the representative asks every node for its port mapping. wanAddress '' = not known yet. */
-  | { type: 'inquiry'; publicPort: number; wanAddress: string }
+  /**
+   * Claim 4: the representative asks every node for its port mapping. wanAddress '' = not known
+   * yet. heir: the node the representative names to take over if it leaves ('' = none), chosen
+   * by the election rule, so a takeover need not wait for a back-off.
+   */
+  | { type: 'inquiry'; publicPort: number; wanAddress: string; heir: string }
   /** Answer to an inquiry (claim 4), or sent unasked when a node starts or its port changes. */
   | { type: 'reply'; node: NodeInfo }
   /** Claim 7: the representative tells its own port and the WAN address, and the directory. */
-  | { type: 'announce'; publicPort: number; wanAddress: string; node: NodeInfo; term: number }
-  /** Claim 14: the representative (or any node) leaves the LAN gracefully. */
-  | { type: 'withdraw'; wasRepresentative: boolean }
+  | { type: 'announce'; publicPort: number; wanAddress: string; node: NodeInfo; term: number; heir: string }
+  /**
+   * Claim 14: the representative (or any node) leaves the LAN gracefully. successor: the heir a
+   * leaving representative hands the port to ('' = none: the others elect one).
+   */
+  | { type: 'withdraw'; wasRepresentative: boolean; successor: string }
   /** Claim 16: are you there? nonce: 1-64 chars of [A-Za-z0-9._-]. */
   | { type: 'probe'; nonce: string }
   | { type: 'probe-ack'; nonce: string };

@@ -116,7 +116,7 @@ describe('ElectionNode against a scripted router', () => {
   it('a newcomer that hears an inquiry follows without asking the router', async () => {
     const rig = new Rig();
     rig.node.start();
-    rig.deliver({ type: 'inquiry', publicPort: 8080, wanAddress: '203.0.114.1' });
+    rig.deliver({ type: 'inquiry', publicPort: 8080, wanAddress: '203.0.114.1', heir: '' });
     await rig.advance(rig.node.config.startupListenMs + 50);
     assert.equal(rig.node.state, 'follower');
     assert.equal(rig.node.representative, 'n9');
@@ -172,7 +172,7 @@ describe('ElectionNode against a scripted router', () => {
     const withdraw = rig.log.indexOf('send withdraw');
     assert.ok(release >= 0 && withdraw > release, `order: ${rig.log.join(', ')}`);
     const w = rig.sent.find((m) => m.type === 'withdraw');
-    assert.deepEqual(w, { type: 'withdraw', wasRepresentative: true });
+    assert.deepEqual(w, { type: 'withdraw', wasRepresentative: true, successor: '' });
   });
 
   it('start is idempotent and stop without start resolves', async () => {

@@ -34,6 +34,7 @@ export const ipArb = fc.oneof(
   fc.constantFrom('::', '::1', '0.0.0.0', 'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255'),
 );
 export const wanArb = fc.oneof(ipArb, fc.constant(''));
+export const optIdArb = fc.oneof(idArb, fc.constant(''));
 export const portArb = fc.integer({ min: 0, max: 65535 });
 export const countArb = fc.oneof(fc.nat({ max: 1000 }), fc.maxSafeNat());
 
@@ -41,7 +42,7 @@ export const senderArb: fc.Arbitrary<Sender> = fc.record({ id: idArb, boot: idAr
 
 export const nodeArb: fc.Arbitrary<NodeInfo> = fc.record({
   name: nameArb,
-  addresses: fc.oneof(fc.array(ipArb, { maxLength: 8 }), fc.array(ipArb, { maxLength: 8, size: 'max' })),
+  addresses: fc.oneof(fc.array(ipArb, { maxLength: 6 }), fc.array(ipArb, { maxLength: 6, size: 'max' })),
   localPort: portArb,
   publicPort: portArb,
   camera: fc.boolean(),
@@ -50,7 +51,7 @@ export const nodeArb: fc.Arbitrary<NodeInfo> = fc.record({
 
 export const bodyArb: fc.Arbitrary<PeerMessage> = fc.oneof(
   fc.record({ type: fc.constant('claim' as const), node: nodeArb, attempt: countArb }, PLAIN),
-  fc.record({ type: fc.constant('inquiry' as const), publicPort: portArb, wanAddress: wanArb }, PLAIN),
+  fc.record({ type: fc.constant('inquiry' as const), publicPort: portArb, wanAddress: wanArb, heir: optIdArb }, PLAIN),
   fc.record({ type: fc.constant('reply' as const), node: nodeArb }, PLAIN),
   fc.record({
     type: fc.constant('announce' as const),
@@ -58,8 +59,9 @@ export const bodyArb: fc.Arbitrary<PeerMessage> = fc.oneof(
     wanAddress: wanArb,
     node: nodeArb,
     term: countArb,
+    heir: optIdArb,
   }, PLAIN),
-  fc.record({ type: fc.constant('withdraw' as const), wasRepresentative: fc.boolean() }, PLAIN),
+  fc.record({ type: fc.constant('withdraw' as const), wasRepresentative: fc.boolean(), successor: optIdArb }, PLAIN),
   fc.record({ type: fc.constant('probe' as const), nonce: idArb }, PLAIN),
   fc.record({ type: fc.constant('probe-ack' as const), nonce: idArb }, PLAIN),
 );

@@ -29,11 +29,11 @@ const node: NodeInfo = {
 
 const bodies: PeerMessage[] = [
   { type: 'claim', node, attempt: 2 },
-  { type: 'inquiry', publicPort: 8080, wanAddress: '203.0.113.7' },
-  { type: 'inquiry', publicPort: 0, wanAddress: '' },
+  { type: 'inquiry', publicPort: 8080, wanAddress: '203.0.113.7', heir: 'node-b' },
+  { type: 'inquiry', publicPort: 0, wanAddress: '', heir: '' },
   { type: 'reply', node },
-  { type: 'announce', publicPort: 8080, wanAddress: '2001:db8::1', node, term: 7 },
-  { type: 'withdraw', wasRepresentative: true },
+  { type: 'announce', publicPort: 8080, wanAddress: '2001:db8::1', node, term: 7, heir: '' },
+  { type: 'withdraw', wasRepresentative: true, successor: 'node-b' },
   { type: 'probe', nonce: 'n-1.x_Y' },
   { type: 'probe-ack', nonce: 'n-1.x_Y' },
 ];
@@ -127,12 +127,12 @@ describe('codec round trip', () => {
     const ip = 'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255';
     const max = Number.MAX_SAFE_INTEGER;
     // 63 four-byte code points is the most a name can cost in UTF-8 JSON.
-    const big: NodeInfo = { name: '😀'.repeat(63), addresses: Array(8).fill(ip), localPort: 65535, publicPort: 65535, camera: false, rank: id };
+    const big: NodeInfo = { name: '😀'.repeat(63), addresses: Array(6).fill(ip), localPort: 65535, publicPort: 65535, camera: false, rank: id };
     const env: Envelope = {
       from: { id, boot: id },
       seq: max,
       sentAt: max,
-      body: { type: 'announce', publicPort: 65535, wanAddress: ip, node: big, term: max },
+      body: { type: 'announce', publicPort: 65535, wanAddress: ip, node: big, term: max, heir: 'x'.repeat(64) },
     };
     const buf = encodeMessage(env, KEY);
     assert.ok(buf.length <= MAX_DATAGRAM_BYTES, `${buf.length} bytes`);

@@ -150,7 +150,7 @@ describe('UdpTransport, unicast on loopback', () => {
     const captured = sniffer.got[0]!;
     const from = { id: 'pi-a', boot: 'a1' };
     const forge = (over: Partial<Envelope>, key: Buffer | null) =>
-      encodeMessage({ from, seq: 1000, sentAt: Date.now(), body: { type: 'withdraw', wasRepresentative: true }, ...over }, key);
+      encodeMessage({ from, seq: 1000, sentAt: Date.now(), body: { type: 'withdraw', wasRepresentative: true, successor: '' }, ...over }, key);
     const attacks: Array<[string, Buffer]> = [
       ['FD_PEER_DUPLICATE', captured],
       ['FD_PEER_BAD_MAC', forge({}, OTHER_KEY)],
@@ -224,7 +224,7 @@ describe('UdpTransport, unicast on loopback', () => {
     const a = await startNode({ id: 'pi-a', boot: 'a1' }, { mode: 'unicast', bindAddress: '127.0.0.1', peers: [{ address: '127.0.0.2', port: b.port }] });
     a.t.broadcast(claim);
     await waitFor('claim', () => b.t.stats().knownPeers === 1);
-    a.t.broadcast({ type: 'withdraw', wasRepresentative: false });
+    a.t.broadcast({ type: 'withdraw', wasRepresentative: false, successor: '' });
     await waitFor('withdraw', () => b.got.length === 2);
     assert.equal(b.t.stats().knownPeers, 0);
     b.t.broadcast({ type: 'probe', nonce: 'n' });
