@@ -10,7 +10,7 @@ import type { NodeInfo, Sender } from '../peers/messages.js';
 import { UdpTransport } from '../peers/udp-transport.js';
 import type { LanMode } from '../peers/udp-transport.js';
 import { bestMapper, discoverGateway } from '../router/discover.js';
-import type { Discovery, ProtocolFamily } from '../router/discover.js';
+import type { ProtocolFamily } from '../router/discover.js';
 import { loadGatewayMemory, rememberedLocation, saveGatewayMemory } from '../router/gateway-memory.js';
 import { PortConflictError } from '../router/errors.js';
 import { MappingKeeper } from '../router/mapping-keeper.js';
@@ -96,7 +96,6 @@ export class Agent {
   private election: ElectionNode | undefined;
   private keeper: MappingKeeper | undefined;
   private mapper: PortMapper | undefined;
-  private discovery: Discovery | undefined;
   private routerError: string | undefined;
   private wan: string | undefined;
   private publicPort = 0;
@@ -255,7 +254,6 @@ export class Agent {
         for (const m of d.mappers) m.close();
         return;
       }
-      this.discovery = d;
       this.mapper = bestMapper(d);
       for (const m of d.mappers) if (m !== this.mapper) m.close();
       this.routerError = undefined;

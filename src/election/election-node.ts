@@ -169,6 +169,11 @@ export class ElectionNode {
     return this.current === 'representative' ? this.leaseDeadline : undefined;
   }
 
+  /** As representative, the heir it names; as follower, the heir its representative named. */
+  get heirId(): string | undefined {
+    return this.heir;
+  }
+
   get wanAddress(): string | undefined {
     return this.wan;
   }

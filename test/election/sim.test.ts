@@ -183,6 +183,62 @@ describe('election simulation: rules', () => {
   }
 });
 
+describe('election simulation: the heir', () => {
+  it('graceful stop: the heir the representative named takes over within LAN and router latency', async () => {
+    for (const seed of [71, 72, 73, 74, 75]) {
+      const world = new World({ seed, nodes: 5 });
+      bootAll(world);
+      let heir: string | undefined;
+      let old: string | undefined;
+      world.at(15_000, 'graceful stop of the representative', () => {
+        const i = world.representativeIndex();
+        if (i === undefined) return;
+        old = world.hosts[i]!.id;
+        heir = world.hosts[i]!.node!.heirId;
+        world.stop(i, true);
+      });
+      await world.runUntil(25_000);
+      noViolations(world);
+      assert.ok(heir !== undefined && heir !== old, `seed ${seed}: an heir was named`);
+      assert.equal(world.agreedRepresentative(), heir, `seed ${seed}`);
+      const ms = world.failoverAfter(15_000, old);
+      assert.ok(ms !== undefined && ms < 200, `seed ${seed}: heir takeover took ${ms} ms`);
+    }
+  });
+
+  it('the heir crashes with the representative: the others elect one after the grace period', async () => {
+    for (const seed of [81, 82, 83]) {
+      const world = new World({ seed, nodes: 5, config: { detection: { withdrawal: true, silence: true, probe: true } } });
+      bootAll(world);
+      let gone: string[] = [];
+      world.at(15_000, 'crash the representative and its heir', () => {
+        const i = world.representativeIndex();
+        if (i === undefined) return;
+        const heir = world.hosts[i]!.node!.heirId;
+        const j = world.hosts.findIndex((h) => h.id === heir);
+        gone = [world.hosts[i]!.id, heir ?? ''];
+        world.crash(i);
+        if (j >= 0) world.crash(j);
+      });
+      await world.runUntil(15_000 + directoryBoundMs(world.config, 5));
+      noViolations(world);
+      const rep = world.agreedRepresentative();
+      assert.ok(rep !== undefined && !gone.includes(rep), `seed ${seed}: a survivor took over (${rep})`);
+    }
+  });
+
+  it('heir off (claim 11 alone): random back-off with collision retry still elects exactly one', async () => {
+    for (const seed of [91, 92, 93, 94]) {
+      for (const fault of ['graceful', 'crash'] as const) {
+        const r = await runFailover({ seed, nodes: 8, fault, config: { rule: 'random', heir: false } });
+        noViolations(r.world);
+        assert.ok(r.failoverMs !== undefined, `seed ${seed} ${fault}`);
+        assert.equal(r.flaps, 0);
+      }
+    }
+  });
+});
+
 describe('election simulation: the checker itself', () => {
   it('a router that ignores its own lock is caught as two representatives', async () => {
     // Every LAN message lost: each node hears nobody and claims; only the broken lock lets all win.
@@ -209,7 +265,8 @@ describe('election simulation: random fault schedules', () => {
         seed: 10_000 + seed,
         nodes: 2 + (seed % 5),
         loss: (seed % 4) * 0.1,
-        config: { rule: rules[seed % 3]! },
+        // Every fourth seed without the heir, so the plain back-off paths get the same faults.
+        config: { rule: rules[seed % 3]!, heir: seed % 4 !== 3 },
         horizonMs: 45_000,
       });
       if (r.world.violations.length > 0) {

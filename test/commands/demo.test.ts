@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+/** `frontdoor demo` as a user runs it: a child process, its printed URLs fetched while it runs. */
+describe('frontdoor demo', () => {
+  it('prints the portal and node URLs, they answer, and it stops by itself leaving nothing running', async () => {
+    // Ports off the defaults so a developer's own 8080 does not matter.
+    const child = spawn(process.execPath, [CLI, 'demo', '--duration', '6s', '--public-port', '28080', '--http-port', '28081', '--lan-port', '28062'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const end = performance.now() + 6000;
+    while (!out.includes('Ctrl-C') && performance.now() < end) await new Promise((r) => setTimeout(r, 50));
+    const portal = /Portal, served by the representative (\S+):\s+(http:\/\/\S+)/.exec(out);
+    assert.ok(portal, `portal line in:\n${out}\n${err}`);
+    const nodes = [...out.matchAll(/^\s+(demo-node-\d)\s+(http:\/\/127\.0\.1\.1:\d+\/)/gm)];
+    assert.equal(nodes.length, 3, out);
+    const list = (await (await fetch(`${portal[2]}api/nodes`)).json()) as Array<{ name: string }>;
+    assert.deepEqual(list.map((n) => n.name).sort(), ['demo-node-1', 'demo-node-2', 'demo-node-3']);
+    for (const [, name, url] of nodes) {
+      const st = (await (await fetch(`${url}api/status`)).json()) as { name: string };
+      assert.equal(st.name, name);
+    }
+    assert.equal(await exited, 0, err);
+    assert.match(out, /demo stopped\./);
+    await assert.rejects(fetch(`${portal[2]}healthz`, { signal: AbortSignal.timeout(1000) }));
+  });
+});

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { esc, nodePage, portalPage } from '../../src/portal/pages.js';
+import type { NodeStatus } from '../../src/portal/status.js';
+
+function status(name: string): NodeStatus {
+  return {
+    name,
+    id: 'abc',
+    role: 'representative',
+    roleSinceMs: 1000,
+    uptimeMs: 2000,
+    representative: { id: 'abc', name, url: 'http://203.0.114.1:8080/' },
+    wanAddress: '203.0.114.1',
+    wanAddressClass: 'public',
+    ports: { local: 8081, public: 8081, wellKnown: 8080, portal: 8080 },
+    router: { protocol: 'upnp-igd2', gateway: '192.168.77.1', localAddress: '192.168.77.10', error: null },
+    routerMappings: null,
+    lan: { mode: 'multicast', port: 4862, authenticated: true, dropped: 0, received: 0 },
+    nodes: [
+      {
+        id: 'abc',
+        name,
+        self: true,
+        representative: true,
+        addresses: ['192.168.77.10'],
+        localPort: 8081,
+        publicPort: 8081,
+        url: 'http://203.0.114.1:8081/',
+        lanUrl: 'http://192.168.77.10:8081/',
+        lastSeenMsAgo: 0,
+        camera: false,
+      },
+    ],
+    events: [],
+  };
+}
+
+describe('pages', () => {
+  it('esc leaves no character that could open markup or end an attribute', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (s) => {
+        const out = esc(s);
+        assert.ok(!/[<>"']/.test(out));
+        // Reversible: nothing is lost, only written as entities.
+        assert.equal(out.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n))), s);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a host name made of markup shows as text on both pages', () => {
+    const evil = '<script>alert(1)</script>';
+    for (const html of [portalPage(status(evil)), nodePage(status(evil))]) {
+      assert.ok(!html.includes(evil));
+      assert.ok(html.includes(esc(evil)));
+    }
+  });
+});
