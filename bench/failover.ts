@@ -62,7 +62,8 @@ export async function run(args: string[]): Promise<void> {
 export function report(results: readonly SubjectResult[], trials: number): string {
   const lines = [
     `failover: ${trials} trials per case, each subject in a fresh test bed (miniupnpd, 3 LAN hosts); the WAN client`,
-    '  starts GET http://<router WAN>:<port>/ every 20 ms (new connection, 150 ms timeout)',
+    '  starts GET http://<router WAN>:<port>/ every 20 ms (new connection, 150 ms timeout); each fault comes',
+    '  after 1 s of steady answers from the serving host plus a random 0-1000 ms (a random phase of any heartbeat)',
     `  ${OUTAGE_DEFINITION}`,
     '',
     `${'subject'.padEnd(12)}${'case'.padEnd(20)}${'median'.padStart(9)}${'min'.padStart(9)}${'max'.padStart(9)}${'trials'.padStart(8)}   gap median  how`,

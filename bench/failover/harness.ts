@@ -18,6 +18,14 @@ export interface HarnessOptions {
   cases?: readonly FailoverCase[];
   /** How long the service must be answered by one host before a fault; default 1000 ms. */
   steadyMs?: number;
+  /**
+   * After the service is steady, wait a random 0..phaseJitterMs before the fault, so that it hits
+   * a random phase of whatever periodic work the subject does (VRRP adverts every second,
+   * heartbeats). Without it every fault would come at the same moment after the previous
+   * take-over, and a crash outage would measure one phase only (seen: keepalived's crash outage
+   * then sat at 3.5-3.6 s instead of spreading over 2.6-3.6 s). Default 1000 ms.
+   */
+  phaseJitterMs?: number;
   /** Longest wait for another host to answer after a fault; default 30 s. */
   recoveryTimeoutMs?: number;
   /** Longest wait for the original host to serve again after restore; default 60 s. */
@@ -33,6 +41,8 @@ export interface Trial {
   injectMs: number;
   /** The fault instant the subject gave, after the start of its call (0 when it gave none). */
   faultOffsetMs: number;
+  /** The random wait between steady service and the fault (phaseJitterMs). */
+  phaseDelayMs: number;
   outage?: Outage;
   /** Why the trial has no outage figure (no recovery within the timeout...). */
   error?: string;
@@ -89,11 +99,13 @@ export async function runSubject(subject: FailoverSubject, opts: HarnessOptions 
     for (const kind of opts.cases ?? FAILOVER_CASES) {
       for (let i = 0; i < trials; i++) {
         const master: Host = original;
+        const phaseDelayMs = Math.random() * (opts.phaseJitterMs ?? 1000);
+        await new Promise((r) => setTimeout(r, phaseDelayMs));
         const before = monoMs();
         const said = await (kind === 'graceful' ? subject.graceful(bed, master) : subject.crash(bed, master));
         const injectMs = monoMs() - before;
         const faultAt = typeof said === 'number' ? said : before;
-        const trial: Trial = { case: kind, failed: master.name, injectMs, faultOffsetMs: faultAt - before };
+        const trial: Trial = { case: kind, failed: master.name, injectMs, faultOffsetMs: faultAt - before, phaseDelayMs };
         try {
           trial.outage = await meter.waitRecovery(faultAt, master.name, opts.recoveryTimeoutMs ?? 30_000);
           const o = trial.outage;

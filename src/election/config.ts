@@ -91,6 +91,14 @@ export interface ElectionConfig {
    */
   heir: boolean;
   heirGraceMs: number;
+  /**
+   * The well-known port is mapped to a floating LAN address the representative holds
+   * (docs/floating-address.md). The router then sees one internal client whoever holds it, so it
+   * cannot be the lock: nodes start through the LAN claim instead of asking the router first, a
+   * takeover does not wait for the old lease, and two representatives (a healed partition)
+   * settle by term: the older term steps down and drops the address.
+   */
+  floating: boolean;
   detection: DetectionMeans;
   rule: ElectionRule;
 }
@@ -122,6 +130,7 @@ export const defaultElectionConfig: Readonly<ElectionConfig> = Object.freeze({
   guardOldLease: true,
   heir: true,
   heirGraceMs: 1_000,
+  floating: false,
   detection: Object.freeze({ withdrawal: true, silence: true, probe: true }),
   rule: 'random',
 } satisfies ElectionConfig);
@@ -198,6 +207,7 @@ export function validateElectionConfig(cfg: ElectionConfig): void {
   if (cfg.directoryTtlMs <= 2 * cfg.refreshIntervalMs) bad('directoryTtlMs', 'must exceed two refresh intervals');
   if (typeof cfg.guardOldLease !== 'boolean') bad('guardOldLease', 'must be true or false');
   if (typeof cfg.heir !== 'boolean') bad('heir', 'must be true or false');
+  if (typeof cfg.floating !== 'boolean') bad('floating', 'must be true or false');
   for (const k of ['withdrawal', 'silence', 'probe'] as const) {
     if (typeof cfg.detection?.[k] !== 'boolean') bad(`detection.${k}`, 'must be true or false');
   }

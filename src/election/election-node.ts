@@ -47,6 +47,11 @@ export interface ElectionHooks {
   onBecomeRepresentative?: (e: BecameRepresentative) => void | Promise<void>;
   /** Stop serving the portal; called before a graceful stop releases the port. */
   onStepDown?: (reason: string) => void | Promise<void>;
+  /**
+   * Floating mode: another node acted as representative with an older term and this one stays;
+   * re-announce the address to the LAN (gratuitous ARP) so the router forwards to us.
+   */
+  onReassert?: () => void | Promise<void>;
 }
 
 export interface ElectionComponents {
@@ -139,6 +144,7 @@ export class ElectionNode {
       onDirectoryChange: init.onDirectoryChange,
       onBecomeRepresentative: init.onBecomeRepresentative,
       onStepDown: init.onStepDown,
+      onReassert: init.onReassert,
     };
     this.detector = new DepartureDetector(
       { clock: this.clock, transport: this.transport, random: this.random },
@@ -206,7 +212,12 @@ export class ElectionNode {
     // Listening first lets a newcomer find a live representative without touching the router:
     // after a router reboot the port is free, and a newcomer grabbing it would depose a
     // representative that does not know yet.
-    this.after('startup', this.config.startupListenMs, () => this.claimPort('start'));
+    this.after('startup', this.config.startupListenMs, () => {
+      // Floating: the router grants the address's mapping to whoever holds the address, so it
+      // cannot pick one of two starters; the LAN claim does.
+      if (this.config.floating) this.startCandidacy('no representative heard at start', undefined, true);
+      else this.claimPort('start');
+    });
     // A second unasked reply halfway: the representative announces on hearing a newcomer, and
     // one lost reply should not leave the newcomer to guess.
     this.after('rejoin', this.config.startupListenMs / 2, () => {
@@ -338,6 +349,10 @@ export class ElectionNode {
     const id = msg.from.id;
     if (term !== undefined && term > this.termSeen) this.termSeen = term;
     if (this.current === 'representative') {
+      if (this.config.floating) {
+        this.settleByTerm(id, term);
+        return;
+      }
       // Two nodes believe they hold the port (a healed partition, a rebooted router). Only the
       // router knows: claim again; the loser's claim meets a conflict and it steps down.
       this.log.info('another node acts as representative; asking the router', { other: id });
@@ -345,6 +360,23 @@ export class ElectionNode {
       return;
     }
     this.follow(id, msg.address, msg.port, `${msg.body.type} from ${id}`);
+  }
+
+  /**
+   * Floating mode's split brain: both hold the address and the router cannot tell them apart.
+   * The newer term wins (ties: the lower id); the other steps down and drops the address. An
+   * inquiry carries no term, so it only gets our announce, which settles it on the other side.
+   */
+  private settleByTerm(other: string, term: number | undefined): void {
+    const mine = this.myTerm;
+    if (term !== undefined && (term > mine || (term === mine && other < this.self.id))) {
+      this.log.warn('another representative has a newer term; stepping down', { other, term, mine });
+      this.stepDown(`representative ${other} has a newer term`);
+      return;
+    }
+    this.log.warn('another node acts as representative with an older term; keeping the role', { other, term, mine });
+    this.sendAnnounce();
+    void this.runHook('onReassert', () => this.hooks.onReassert?.());
   }
 
   private onClaim(msg: Received): void {
@@ -439,7 +471,7 @@ export class ElectionNode {
     // it may still believe until its last renewal + lease, and we may have heard it last just
     // before that renewal: one inquiry interval covers the gap.
     const notBefore =
-      withdrew || !cfg.guardOldLease
+      withdrew || !cfg.guardOldLease || cfg.floating
         ? 0
         : Math.max(this.repLastHeard, this.startedAt) + cfg.leaseMs + cfg.inquiryIntervalMs;
     const heir =

@@ -190,3 +190,61 @@ describe('ElectionNode against a scripted router', () => {
     assert.deepEqual(rig.sent.at(-1), { type: 'probe-ack', nonce: 'abc' });
   });
 });
+
+describe('ElectionNode with a floating address (the router cannot arbitrate)', () => {
+  const announce = (term: number): PeerMessage => ({
+    type: 'announce',
+    publicPort: 8080,
+    wanAddress: '203.0.114.1',
+    node: info('other'),
+    term,
+    heir: '',
+  });
+
+  it('starts through the LAN claim, not a direct router claim, and then holds the port', async () => {
+    const rig = new Rig({ floating: true });
+    rig.node.start();
+    const listen = rig.node.config.startupListenMs;
+    // random() = 0.5: the claim goes out half a back-off window after listening, then the
+    // collision window runs before the router is asked.
+    await rig.advance(listen + rig.node.config.backoffWindowMs / 2 + 50);
+    assert.ok(rig.sent.some((m) => m.type === 'claim'), 'a LAN claim first');
+    assert.equal(rig.log.filter((l) => l.startsWith('router claim')).length, 0);
+    assert.notEqual(rig.node.state, 'representative');
+    await rig.advance(rig.node.config.collisionWindowMs + 100);
+    assert.equal(rig.node.state, 'representative');
+  });
+
+  it('a representative hearing a newer term steps down; an older term makes it re-assert', async () => {
+    let reasserted = 0;
+    const rig = new Rig({ floating: true });
+    // Reach the role first, then look at how it settles with another representative.
+    rig.node.start();
+    await rig.advance(rig.node.config.startupListenMs + rig.node.config.backoffWindowMs + 500);
+    assert.equal(rig.node.state, 'representative');
+    const term = rig.node.term;
+    (rig.node as unknown as { hooks: { onReassert?: () => void } }).hooks.onReassert = () => {
+      reasserted++;
+    };
+    const before = rig.sent.filter((m) => m.type === 'announce').length;
+    rig.deliver(announce(term - 1 < 0 ? 0 : term - 1), 'n1');
+    assert.equal(rig.node.state, 'representative');
+    assert.equal(reasserted, 1);
+    assert.ok(rig.sent.filter((m) => m.type === 'announce').length > before, 'answers with its own term');
+    rig.deliver(announce(term + 1), 'n1');
+    await rig.advance(10);
+    assert.equal(rig.node.state, 'follower');
+  });
+
+  it('equal terms: the lower id keeps the role', async () => {
+    const rig = new Rig({ floating: true });
+    rig.node.start();
+    await rig.advance(rig.node.config.startupListenMs + rig.node.config.backoffWindowMs + 500);
+    const term = rig.node.term;
+    rig.deliver(announce(term), 'n5');
+    assert.equal(rig.node.state, 'representative', 'n0 < n5');
+    rig.deliver(announce(term), 'a0');
+    await rig.advance(10);
+    assert.equal(rig.node.state, 'follower', 'a0 < n0');
+  });
+});
