@@ -110,7 +110,7 @@ export async function runSubject(subject: FailoverSubject, opts: HarnessOptions 
           trial.outage = await meter.waitRecovery(faultAt, master.name, opts.recoveryTimeoutMs ?? 30_000);
           const o = trial.outage;
           log(
-            `${subject.name} ${kind} #${i + 1}: outage ${o.outageMs.toFixed(0)} ms (${o.recoveredBy} answered; gap ${o.gapMs.toFixed(0)} ms, ` +
+            `${subject.name} ${kind} #${i + 1} (fault at steady + ${phaseDelayMs.toFixed(0)} ms): outage ${o.outageMs.toFixed(0)} ms (${o.recoveredBy} answered; gap ${o.gapMs.toFixed(0)} ms, ` +
               `${o.failedRequests} requests failed ${JSON.stringify(o.errors)}, ${o.oldHostAnswers} late answers from ${master.name})`,
           );
         } catch (err) {

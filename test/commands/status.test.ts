@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { runCli } from '../../src/commands/main.js';
+import type { NodeStatus } from '../../src/portal/status.js';
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, { env, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
+  return { code, stdout, stderr };
+}
+
+const STATUS: NodeStatus = {
+  name: 'porch',
+  id: '0123456789abcdef',
+  role: 'follower',
+  roleSinceMs: 65_000,
+  uptimeMs: 70_000,
+  representative: { id: 'fedcba9876543210', name: 'garden', url: 'http://203.0.114.1:8080/' },
+  wanAddress: '203.0.114.1',
+  wanAddressClass: 'public',
+  ports: { local: 8081, public: 8082, wellKnown: 8080, portal: 8080 },
+  router: { protocol: 'upnp-igd2', gateway: '192.168.77.1', localAddress: '192.168.77.11', error: null },
+  routerMappings: null,
+  lan: { mode: 'multicast', port: 4862, authenticated: false, dropped: 3, received: 120 },
+  nodes: [
+    { id: '0123456789abcdef', name: 'porch', self: true, representative: false, addresses: ['192.168.77.11'], localPort: 8081, publicPort: 8082, url: 'http://203.0.114.1:8082/', lanUrl: 'http://192.168.77.11:8081/', lastSeenMsAgo: 0, camera: false },
+    { id: 'fedcba9876543210', name: 'garden', self: false, representative: true, addresses: ['192.168.77.10'], localPort: 8081, publicPort: 8081, url: 'http://203.0.114.1:8081/', lanUrl: 'http://192.168.77.10:8081/', lastSeenMsAgo: 400, camera: false },
+  ],
+  events: [{ at: '2026-11-25T03:00:00.000Z', what: 'starting → follower: inquiry from fedcba9876543210' }],
+};
+
+describe('frontdoor status', () => {
+  it('asks the node and says it in words; --json gives the node\'s JSON', async () => {
+    const server = createServer((req, res) => {
+      if (req.url === '/api/status') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(STATUS));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const r = await cli(['status', '--http-port', String(port)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /porch \(id 0123456789abcdef\) is a member, for 65 s/);
+      assert.match(r.stdout, /Portal\s+http:\/\/203\.0\.114\.1:8080\/\s+served by garden/);
+      assert.match(r.stdout, /NOT authenticated \(set FRONTDOOR_SECRET\)/);
+      assert.match(r.stdout, /\* garden\s+http:\/\/203\.0\.114\.1:8081\//);
+      const j = await cli(['status', '--json', '--url', `http://127.0.0.1:${port}/api/status`]);
+      assert.deepEqual(JSON.parse(j.stdout), STATUS);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('says how to fix it when no node answers', async () => {
+    const r = await cli(['status', '--url', 'http://127.0.0.1:9/api/status']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot reach the node at http:\/\/127\.0\.0\.1:9\/api\/status .*Is `frontdoor run` running/);
+  });
+
+  it('run refuses bad settings before it starts anything, naming the setting', async () => {
+    const r = await cli(['run', '--lan-mode', 'unicast', '--gateway', '127.0.0.1', '--address', '127.0.0.1']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--peers/);
+    const p = await cli(['run', '--portal-port', '8081', '--gateway', '127.0.0.1', '--address', '127.0.0.1']);
+    assert.equal(p.code, 2);
+    assert.match(p.stderr, /--portal-port/);
+    const l = await cli(['run', '--lease', '4s', '--gateway', '127.0.0.1', '--address', '127.0.0.1']);
+    assert.equal(l.code, 2);
+    assert.match(l.stderr, /--lease/);
+    const d = await cli(['run', '--detection', 'none']);
+    assert.equal(d.code, 2);
+    assert.match(d.stderr, /--detection/);
+  });
+});
