@@ -1,0 +1,88 @@
+import { networkInterfaces } from 'node:os';
+import { PortConflictError } from '../router/errors.js';
+import type { Mapping, MappingRequest, PortMapper } from '../router/types.js';
+import type { Logger } from '../runtime/log.js';
+import type { FloatingAddress } from './floating-address.js';
+
+/**
+ * The well-known port's `PortMapper` when the port is mapped to the floating address: a claim
+ * first takes the address (so the next request can leave from it), then asks the router through
+ * a client bound to it; a release drops the address after the router forgot the mapping. The
+ * election uses it as it uses any mapper; `localAddress` is the floating address, so the
+ * representative's table check looks for the right internal client.
+ */
+export class FloatingMapper implements PortMapper {
+  readonly protocol: PortMapper['protocol'];
+  readonly gateway: string;
+  readonly localAddress: string;
+  readonly canList: boolean;
+  private readonly base: PortMapper;
+  private readonly bound: PortMapper;
+  private readonly floating: FloatingAddress;
+  private readonly log: Logger;
+
+  /** `bound` is `mapperBoundTo(base, floating.address)`; `base` reads the WAN address and table. */
+  constructor(components: { logger: Logger }, init: { base: PortMapper; bound: PortMapper; floating: FloatingAddress }) {
+    this.base = init.base;
+    this.bound = init.bound;
+    this.floating = init.floating;
+    this.log = components.logger;
+    this.protocol = init.base.protocol;
+    this.gateway = init.base.gateway;
+    this.localAddress = init.floating.address;
+    this.canList = init.base.canList;
+  }
+
+  externalAddress(signal?: AbortSignal): Promise<string> {
+    return this.base.externalAddress(signal);
+  }
+
+  list(signal?: AbortSignal): Promise<Mapping[]> {
+    return this.base.list(signal);
+  }
+
+  async claim(req: MappingRequest, signal?: AbortSignal): Promise<Mapping> {
+    return this.withAddress(() => this.bound.claim(req, signal), signal);
+  }
+
+  async claimAny(req: MappingRequest, signal?: AbortSignal): Promise<Mapping> {
+    return this.withAddress(() => this.bound.claimAny(req, signal), signal);
+  }
+
+  async release(mapping: Pick<Mapping, 'protocol' | 'externalPort' | 'internalPort'>, signal?: AbortSignal): Promise<void> {
+    try {
+      if (this.floating.held) await this.bound.release(mapping, signal);
+    } finally {
+      await this.floating.drop(signal).catch((err: unknown) => this.log.warn('could not drop the floating address', { error: String(err) }));
+    }
+  }
+
+  close(): void {
+    this.bound.close();
+  }
+
+  private async withAddress(ask: () => Promise<Mapping>, signal?: AbortSignal): Promise<Mapping> {
+    const taken = !this.floating.held;
+    if (taken) await this.floating.take(signal);
+    try {
+      return await ask();
+    } catch (err) {
+      // Another host maps the port to its own address (a node without the floating address, or
+      // a foreign program): holding the address would only black-hole LAN traffic to it.
+      if (taken && err instanceof PortConflictError) await this.floating.drop().catch(() => {});
+      throw err;
+    }
+  }
+}
+
+/** The interface and prefix length of one of this host's IPv4 addresses. */
+export function interfaceOf(address: string): { interface: string; prefixLength: number; address: string } | undefined {
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (a.family === 'IPv4' && a.address === address && a.cidr) {
+        return { interface: name, prefixLength: Number(a.cidr.split('/')[1]), address };
+      }
+    }
+  }
+  return undefined;
+}
