@@ -1,8 +1,9 @@
 /**
  * Runs failover trials for one subject in a fresh test bed: meter up, subject up, then per case
- * `trials` times: wait until the service is steady on the serving host, inject the fault, wait
- * for another host to answer (the outage), restore, wait until the original host serves steadily
- * again. Everything it starts dies with the test bed, which is closed whatever happens.
+ * `trials` times: wait until the service is steady on the host `current()` names, wait a random
+ * fraction of a second, inject the fault on that host, wait for another host to answer (the
+ * outage), restore (the subject's restore resolves once it has settled). Everything it starts
+ * dies with the test bed, which is closed whatever happens.
  */
 import { createTestbed } from '../../test/testbed/testbed.js';
 import type { Host, Testbed } from '../../test/testbed/testbed.js';
@@ -28,7 +29,7 @@ export interface HarnessOptions {
   phaseJitterMs?: number;
   /** Longest wait for another host to answer after a fault; default 30 s. */
   recoveryTimeoutMs?: number;
-  /** Longest wait for the original host to serve again after restore; default 60 s. */
+  /** Longest wait for someone to serve steadily (at start, after a restore); default 60 s. */
   restoreTimeoutMs?: number;
   /** Progress lines (one per trial). */
   log?: (line: string) => void;
@@ -89,16 +90,23 @@ export async function runSubject(subject: FailoverSubject, opts: HarnessOptions 
   try {
     tb = await createTestbed({ mode: 'igd2', hosts: subject.hosts ?? 3 });
     const bed = tb;
-    meter = await OutageMeter.start(bed, { url: `http://${bed.wanAddress}:${subject.publicPort ?? 8080}/` });
-    result.meterPingMs = meter.pingMs;
+    const m = await OutageMeter.start(bed, { url: `http://${bed.wanAddress}:${subject.publicPort ?? 8080}/` });
+    meter = m;
+    result.meterPingMs = m.pingMs;
     await subject.start(bed);
-    const original = await until(`${subject.name}: someone serving`, opts.restoreTimeoutMs ?? 60_000, () => subject.current(bed));
-    await meter.waitSteady(original.name, steadyMs, opts.restoreTimeoutMs ?? 60_000);
+    const settleMs = opts.restoreTimeoutMs ?? 60_000;
+    /** The serving host, once the meter has seen only it answer for steadyMs. */
+    const steadyServer = async (): Promise<Host> => {
+      const server = await until(`${subject.name}: someone serving`, settleMs, () => subject.current(bed));
+      await m.waitSteady(server.name, steadyMs, settleMs);
+      return server;
+    };
+    const first = await steadyServer();
     result.startMs = monoMs() - t0;
-    log(`${subject.name}: up in ${result.startMs.toFixed(0)} ms, ${original.name} serving`);
+    log(`${subject.name}: up in ${result.startMs.toFixed(0)} ms, ${first.name} serving`);
     for (const kind of opts.cases ?? FAILOVER_CASES) {
       for (let i = 0; i < trials; i++) {
-        const master: Host = original;
+        const master = await steadyServer();
         const phaseDelayMs = Math.random() * (opts.phaseJitterMs ?? 1000);
         await new Promise((r) => setTimeout(r, phaseDelayMs));
         const before = monoMs();
@@ -107,10 +115,10 @@ export async function runSubject(subject: FailoverSubject, opts: HarnessOptions 
         const faultAt = typeof said === 'number' ? said : before;
         const trial: Trial = { case: kind, failed: master.name, injectMs, faultOffsetMs: faultAt - before, phaseDelayMs };
         try {
-          trial.outage = await meter.waitRecovery(faultAt, master.name, opts.recoveryTimeoutMs ?? 30_000);
+          trial.outage = await m.waitRecovery(faultAt, master.name, opts.recoveryTimeoutMs ?? 30_000);
           const o = trial.outage;
           log(
-            `${subject.name} ${kind} #${i + 1} (fault at steady + ${phaseDelayMs.toFixed(0)} ms): outage ${o.outageMs.toFixed(0)} ms (${o.recoveredBy} answered; gap ${o.gapMs.toFixed(0)} ms, ` +
+            `${subject.name} ${kind} #${i + 1} on ${master.name} (fault at steady + ${phaseDelayMs.toFixed(0)} ms): outage ${o.outageMs.toFixed(0)} ms (${o.recoveredBy} answered; gap ${o.gapMs.toFixed(0)} ms, ` +
               `${o.failedRequests} requests failed ${JSON.stringify(o.errors)}, ${o.oldHostAnswers} late answers from ${master.name})`,
           );
         } catch (err) {
@@ -118,13 +126,8 @@ export async function runSubject(subject: FailoverSubject, opts: HarnessOptions 
           log(`${subject.name} ${kind} #${i + 1}: ${trial.error}`);
         }
         result.trials.push(trial);
-        // Restore, then the original host must serve steadily again before the next fault.
+        // The next trial waits for steady service from whoever serves then.
         await subject.restore(bed, master, kind);
-        const back = opts.restoreTimeoutMs ?? 60_000;
-        await until(`${subject.name}: ${master.name} serving again`, back, async () =>
-          (await subject.current(bed))?.name === master.name ? true : undefined,
-        );
-        await meter.waitSteady(master.name, steadyMs, back);
       }
     }
   } catch (err) {

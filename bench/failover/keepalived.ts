@@ -108,6 +108,24 @@ export function keepalivedSubject(opts: KeepalivedOptions = {}): FailoverSubject
       })
       .join('\n');
 
+  /** Until `host`, and only it, holds the address; fails early when a keepalived has exited. */
+  const waitHolder = async (tb: Testbed, host: Host, timeoutMs: number): Promise<void> => {
+    const hosts = hostsOf(tb);
+    const deadline = monoMs() + timeoutMs;
+    for (;;) {
+      const held = await holdersOf(tb, vip, hosts);
+      if (held.length === 1 && held[0] === host) return;
+      const dead = hosts.find((h) => !procs.get(h.name) || !isRunning(procs.get(h.name)!));
+      if (dead || monoMs() > deadline) {
+        const why = dead
+          ? `${dead.name}'s keepalived exited`
+          : `${host.name} did not take ${vip} within ${timeoutMs} ms (holders: ${held.map((x) => x.name).join(',') || 'none'})`;
+        throw new Error(`keepalived: ${why}\n${logs(tb)}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
   const subject: FailoverSubject = {
     name: 'keepalived',
     hosts: priorities.length,
@@ -128,18 +146,7 @@ export function keepalivedSubject(opts: KeepalivedOptions = {}): FailoverSubject
       );
       for (const h of hosts) await startOne(tb, h);
       const master = hosts[0]!;
-      const deadline = monoMs() + 15_000;
-      for (;;) {
-        const held = await holdersOf(tb, vip, hosts);
-        if (held.length === 1 && held[0] === master) break;
-        const dead = hosts.find((h) => !isRunning(procs.get(h.name)!));
-        if (dead || monoMs() > deadline) {
-          throw new Error(
-            `keepalived: ${dead ? `${dead.name}'s keepalived exited` : `${master.name} did not take ${vip} within 15 s (holders: ${held.map((x) => x.name).join(',') || 'none'})`}\n${logs(tb)}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitHolder(tb, master, 15_000);
       // The public port to the floating address, asked for from that address (secure_mode).
       await tb.call<MapResult>(master, ROUTER_MAP, 'igdMap', [
         { location: tb.rootDescUrl, localAddress: vip, op: 'claim', externalPort: port, internalPort: port, leaseSeconds: 3600 },
@@ -167,10 +174,13 @@ export function keepalivedSubject(opts: KeepalivedOptions = {}): FailoverSubject
     async restore(tb, host, kind: FailoverCase) {
       if (kind === 'crash') {
         await tb.linkUp(host);
-        return;
+      } else {
+        await stopOne(host);
+        await startOne(tb, host);
       }
-      await stopOne(host);
-      await startOne(tb, host);
+      // Settled when it has preempted again (keepalived preempts by default): the first master
+      // is the one faulted in every trial.
+      await waitHolder(tb, host, 30_000);
     },
 
     async stop(tb) {

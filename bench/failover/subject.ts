@@ -43,10 +43,11 @@ export interface FailoverSubject {
   graceful(tb: Testbed, host: Host): Promise<number | undefined>;
   crash(tb: Testbed, host: Host): Promise<number | undefined>;
   /**
-   * Undo the fault on `host` (start the service again, plug the cable back in). The harness then
-   * waits until `current()` is `host` again and the meter has seen a steady second of it: a
-   * subject whose original host does not take over again must say so by making `current()`
-   * return it only when it does.
+   * Undo the fault on `host` (start the service again, plug the cable back in) and resolve once
+   * the subject has settled: `host` is back in the group and whatever hand-over that causes is
+   * done (keepalived: `host` has preempted and holds the address again; a subject without
+   * preemption: `host` has rejoined as a standby). The next trial then waits for steady answers
+   * from the host `current()` names and faults that one.
    */
   restore(tb: Testbed, host: Host, kind: FailoverCase): Promise<void>;
   /** Stops what it started (the test bed's close kills the rest). */

@@ -128,7 +128,8 @@ describe('outage meter in the test bed', { skip, timeout: 30_000 }, () => {
     // h2 cannot answer before its claim was even sent: the outage covers the whole switch.
     assert.ok(o.recoveredAt >= moved.startedAt, detail);
     assert.ok(o.outageMs >= moved.startedAt - t, detail);
-    assert.ok(o.outageMs < 2000, detail);
+    // Bounded by the switch itself (below); under load the switch (two processes) takes seconds.
+    assert.ok(o.outageMs < 10_000, detail);
     // Between release and claim the router has no mapping: requests were refused, and counted.
     assert.ok(o.failedRequests >= 1, detail);
     // Same clock on both sides: nothing sent after the release completed can have reached h1.
@@ -139,7 +140,8 @@ describe('outage meter in the test bed', { skip, timeout: 30_000 }, () => {
       `switch ${(switchDone - t).toFixed(0)} ms (claim sent at +${(moved.startedAt - t).toFixed(0)} ms), outage ${o.outageMs.toFixed(0)} ms, ` +
         `gap ${o.gapMs.toFixed(0)} ms, ${o.failedRequests} failed ${JSON.stringify(o.errors)}`,
     );
-    // The outage is bounded by the switch plus a polling interval and a round trip.
-    assert.ok(o.recoveredAt <= Math.max(moved.doneAt, switchDone) + meter.intervalMs + meter.timeoutMs, detail);
+    // The outage ends within a polling interval and a request's time limit of the claim's answer
+    // (plus 500 ms for a loaded machine: the meter is a process that must get the CPU).
+    assert.ok(o.recoveredAt <= moved.doneAt + meter.intervalMs + meter.timeoutMs + 500, detail);
   });
 });
