@@ -19,6 +19,11 @@ import type { Mapping, PortMapper } from '../router/types.js';
 import { classifyWanAddress } from '../router/wan-address.js';
 import type { Clock, Timer } from '../runtime/clock.js';
 import type { Logger } from '../runtime/log.js';
+import { mapperBoundTo } from '../floating-address/bound-mapper.js';
+import { createCommandRunner } from '../floating-address/command-runner.js';
+import { FloatingAddress } from '../floating-address/floating-address.js';
+import type { FloatingSetting } from '../floating-address/floating-address.js';
+import { FloatingMapper } from '../floating-address/floating-mapper.js';
 import { NodeHttpServer } from '../portal/http-server.js';
 import type { NodeStatus, PeerStatus } from '../portal/status.js';
 
@@ -66,6 +71,12 @@ export interface AgentOptions {
   dataDir?: string;
   /** The demo's router reports a loopback WAN address; real ones must not. */
   allowLoopbackWan?: boolean;
+  /**
+   * A spare LAN address the representative holds, the well-known port mapped to it
+   * (docs/floating-address.md): crash failover without waiting for the old lease. Checked by the
+   * caller (setting and NET_ADMIN); undefined maps the port to this node's own address.
+   */
+  floating?: FloatingSetting;
 }
 
 export interface AgentComponents {
@@ -102,10 +113,13 @@ export class Agent {
   private startedAt = 0;
   private roleSince = 0;
   private discoveryTimer: Timer | undefined;
+  private pageTimer: Timer | undefined;
+  private pageAttempt = 0;
   private discoveryAttempt = 0;
   private readonly abort = new AbortController();
   private stopping: Promise<void> | undefined;
   private readonly events: Array<{ at: string; what: string }> = [];
+  private readonly floating: FloatingAddress | undefined;
 
   constructor(components: AgentComponents, opts: AgentOptions) {
     this.opts = opts;
@@ -122,6 +136,22 @@ export class Agent {
         status: () => this.status(),
       },
     );
+    if (opts.floating !== undefined) {
+      const log = this.log.child('floating');
+      this.floating = new FloatingAddress(
+        { run: createCommandRunner(), clock: this.clock, logger: log },
+        {
+          ...opts.floating,
+          onLost: (reason) => {
+            // Held while representative and gone (refreshes stalled, someone removed it): the
+            // router's mapping points at nobody until we take it back.
+            if (this.role !== 'representative') return;
+            log.warn('the floating address went away while representative; taking it again', { reason });
+            this.floating?.take().catch((err: unknown) => log.error('could not take the floating address back', { error: String(err) }));
+          },
+        },
+      );
+    }
   }
 
   get id(): string {
@@ -151,6 +181,10 @@ export class Agent {
       );
     }
     await this.http.listenNodePage();
+    // A previous run killed with the address held leaves it for up to its lifetime.
+    if (this.floating !== undefined && (await this.floating.clearStale())) {
+      this.log.info('removed a floating address left by an earlier run', { address: this.floating.address });
+    }
     this.transport = new UdpTransport(
       { logger: this.log.child('lan'), clock: this.clock },
       {
@@ -186,6 +220,7 @@ export class Agent {
       const graceful = opts.graceful ?? true;
       this.abort.abort(new Error('stopping'));
       this.discoveryTimer?.cancel();
+      this.pageTimer?.cancel();
       await this.election?.stop({ graceful });
       await this.keeper?.stop({ release: graceful }).catch((err: unknown) => {
         this.log.warn('could not release this node\'s own port', { error: String(err) });
@@ -193,6 +228,7 @@ export class Agent {
       this.transport?.close();
       this.mapper?.close();
       await this.http.close();
+      if (graceful) await this.floating?.drop().catch(() => {});
       this.log.info('node stopped', { graceful });
     })();
     return this.stopping;
@@ -217,6 +253,7 @@ export class Agent {
       wanAddress: wan ?? null,
       wanAddressClass: wan ? classifyWanAddress(wan) : null,
       ports: { local: o.httpPort, public: this.publicPort, wellKnown: o.publicPort, portal: o.portalPort },
+      floatingAddress: this.floating === undefined ? null : { address: this.floating.address, held: this.floating.held },
       router: this.mapper
         ? { protocol: this.mapper.protocol, gateway: this.mapper.gateway, localAddress: this.mapper.localAddress, error: this.routerError ?? null }
         : { protocol: null, gateway: o.gateway, localAddress: o.address, error: this.routerError ?? 'not found yet' },
@@ -283,7 +320,8 @@ export class Agent {
   }
 
   private async mapOwnPage(mapper: PortMapper): Promise<void> {
-    const keeper = new MappingKeeper({ mapper, clock: this.clock, logger: this.log.child('keeper') });
+    // 10 s rather than the keeper's 30: after a router reboot the node's link is dead until this check.
+    const keeper = new MappingKeeper({ mapper, clock: this.clock, logger: this.log.child('keeper') }, { checkIntervalMs: 10_000 });
     this.keeper = keeper;
     keeper.on((e) => this.onKeeperEvent(e));
     await this.claimPagePort(keeper);
@@ -308,6 +346,8 @@ export class Agent {
           'specific',
           this.abort.signal,
         );
+        this.pageAttempt = 0;
+        if (this.routerError?.startsWith("could not map this node's page")) this.routerError = undefined;
         return;
       } catch (err) {
         last = err;
@@ -316,7 +356,17 @@ export class Agent {
     }
     if (this.abort.signal.aborted) return;
     this.routerError = `could not map this node's page: ${last instanceof Error ? last.message : String(last)}`;
-    this.log.warn("could not map this node's page; it is reachable on the LAN only", { error: this.routerError });
+    // A router busy at start (a timeout) must not leave the node without a link for good.
+    const wait = RETRY_DISCOVERY_MS[Math.min(this.pageAttempt, RETRY_DISCOVERY_MS.length - 1)]!;
+    this.pageAttempt++;
+    this.log.warn("could not map this node's page; it is reachable on the LAN only until a retry succeeds", {
+      error: this.routerError,
+      retryInMs: wait,
+    });
+    this.pageTimer?.cancel();
+    this.pageTimer = this.clock.setTimeout(() => {
+      this.claimPagePort(keeper).catch((e: unknown) => this.log.error('page mapping retry failed', { error: String(e) }));
+    }, wait);
   }
 
   private onKeeperEvent(e: KeeperEvent): void {
@@ -388,13 +438,30 @@ export class Agent {
       rank: deviceRank(o.deviceValue),
     };
     this.roleSince = this.clock.now();
+    const floating = this.floating;
+    const wellKnownMapper =
+      floating === undefined
+        ? mapper
+        : new FloatingMapper(
+            { logger: this.log.child('floating') },
+            {
+              base: mapper,
+              floating,
+              bound: mapperBoundTo(mapper, floating.address, {
+                logger: this.log.child('router'),
+                clock: this.clock,
+                requestTimeoutMs: o.router.requestTimeoutMs,
+                natpmpPort: o.router.natpmpPort,
+              }),
+            },
+          );
     const election = new ElectionNode(
-      { clock: this.clock, transport, portMapper: mapper, logger: this.log, random: this.random },
+      { clock: this.clock, transport, portMapper: wellKnownMapper, logger: this.log, random: this.random },
       {
         self: this.self,
         info,
         // The well-known port forwards to the portal's local port, not the node page's.
-        config: { ...o.election, wellKnownPort: o.publicPort },
+        config: { ...o.election, wellKnownPort: o.publicPort, floating: floating !== undefined },
         portalPort: o.portalPort,
         lanPort: o.lan.port,
         onRoleChange: (c) => {
@@ -413,8 +480,11 @@ export class Agent {
         },
         onStepDown: async (reason) => {
           await this.http.closePortal();
+          // Before the withdraw goes out: the heir takes the address as soon as it hears it.
+          await floating?.drop().catch((err: unknown) => this.log.warn('could not drop the floating address', { error: String(err) }));
           this.log.info('stopped serving the portal', { reason });
         },
+        onReassert: () => floating?.announce(),
       },
     );
     this.election = election;

@@ -48,6 +48,13 @@ export function electionSettings(s: Settings): ElectionConfigInit {
   } catch (err) {
     if (err instanceof ElectionConfigError) {
       const key = err.setting.split('.')[0] ?? err.setting;
+      if (key === 'renewFraction') {
+        const least = Math.ceil((2 * (s.routerTimeout + 500) + 1000) / 1000);
+        throw new ConfigError(
+          '--lease',
+          `${s.lease / 1000} s leaves no time for a failed renewal and a retry before the lease ends: with --router-timeout ${s.routerTimeout} ms it must be at least ${least} s`,
+        );
+      }
       throw new ConfigError(ELECTION_SETTING[key] ?? err.setting, err.message);
     }
     throw err;

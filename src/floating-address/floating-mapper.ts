@@ -42,11 +42,11 @@ export class FloatingMapper implements PortMapper {
   }
 
   async claim(req: MappingRequest, signal?: AbortSignal): Promise<Mapping> {
-    return this.withAddress(() => this.bound.claim(req, signal), signal);
+    return this.withAddress((s) => this.bound.claim(req, s), signal);
   }
 
   async claimAny(req: MappingRequest, signal?: AbortSignal): Promise<Mapping> {
-    return this.withAddress(() => this.bound.claimAny(req, signal), signal);
+    return this.withAddress((s) => this.bound.claimAny(req, s), signal);
   }
 
   async release(mapping: Pick<Mapping, 'protocol' | 'externalPort' | 'internalPort'>, signal?: AbortSignal): Promise<void> {
@@ -61,11 +61,14 @@ export class FloatingMapper implements PortMapper {
     this.bound.close();
   }
 
-  private async withAddress(ask: () => Promise<Mapping>, signal?: AbortSignal): Promise<Mapping> {
+  private async withAddress(ask: (signal?: AbortSignal) => Promise<Mapping>, signal?: AbortSignal): Promise<Mapping> {
     const taken = !this.floating.held;
     if (taken) await this.floating.take(signal);
     try {
-      return await ask();
+      // Just taken: the router may still map the address to the old holder's MAC for a few ms
+      // (our gratuitous ARP is on its way), and a SYN-ACK sent there is lost to a 1 s TCP
+      // retransmit. A second request a little later, on a new connection, meets the new entry.
+      return taken ? await hedged(ask, HEDGE_AFTER_MS, signal) : await ask(signal);
     } catch (err) {
       // Another host maps the port to its own address (a node without the floating address, or
       // a foreign program): holding the address would only black-hole LAN traffic to it.
@@ -73,6 +76,59 @@ export class FloatingMapper implements PortMapper {
       throw err;
     }
   }
+}
+
+const HEDGE_AFTER_MS = 100;
+
+/** `ask` now and, if it has not settled after `afterMs`, once more; the first answer wins. */
+function hedged<T>(ask: (signal?: AbortSignal) => Promise<T>, afterMs: number, signal?: AbortSignal): Promise<T> {
+  const first = new AbortController();
+  const second = new AbortController();
+  const link = (c: AbortController) => (signal ? AbortSignal.any([signal, c.signal]) : c.signal);
+  return new Promise<T>((resolve, reject) => {
+    let pending = 1;
+    let firstError: unknown;
+    let settled = false;
+    const done = (err: unknown, value?: T) => {
+      if (settled) return;
+      if (err === undefined) {
+        settled = true;
+        clearTimeout(timer);
+        first.abort();
+        second.abort();
+        resolve(value as T);
+        return;
+      }
+      firstError ??= err;
+      if (--pending === 0 && !timerPending) {
+        settled = true;
+        reject(firstError);
+      }
+    };
+    let timerPending = true;
+    const timer = setTimeout(() => {
+      timerPending = false;
+      if (settled) return;
+      if (pending === 0) {
+        settled = true;
+        reject(firstError);
+        return;
+      }
+      pending++;
+      ask(link(second)).then((v) => done(undefined, v), (e: unknown) => done(e ?? new Error('failed')));
+    }, afterMs);
+    ask(link(first)).then(
+      (v) => done(undefined, v),
+      (e: unknown) => {
+        // A refusal is an answer: no point asking again.
+        if (!timerPending || e instanceof PortConflictError) {
+          clearTimeout(timer);
+          timerPending = false;
+        }
+        done(e ?? new Error('failed'));
+      },
+    );
+  });
 }
 
 /** The interface and prefix length of one of this host's IPv4 addresses. */

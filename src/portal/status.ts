@@ -12,6 +12,8 @@ export interface NodeStatus {
   wanAddress: string | null;
   wanAddressClass: WanAddressClass | null;
   ports: { local: number; public: number; wellKnown: number; portal: number };
+  /** The address the well-known port is mapped to when a floating address is set. */
+  floatingAddress: { address: string; held: boolean } | null;
   router: { protocol: string | null; gateway: string; localAddress: string; error: string | null };
   /** The router's table as the representative last read it (claims 6, 20); null elsewhere. */
   routerMappings: Array<{

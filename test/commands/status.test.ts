@@ -22,6 +22,7 @@ const STATUS: NodeStatus = {
   wanAddress: '203.0.114.1',
   wanAddressClass: 'public',
   ports: { local: 8081, public: 8082, wellKnown: 8080, portal: 8080 },
+  floatingAddress: null,
   router: { protocol: 'upnp-igd2', gateway: '192.168.77.1', localAddress: '192.168.77.11', error: null },
   routerMappings: null,
   lan: { mode: 'multicast', port: 4862, authenticated: false, dropped: 3, received: 120 },

@@ -15,6 +15,7 @@ function status(name: string): NodeStatus {
     wanAddress: '203.0.114.1',
     wanAddressClass: 'public',
     ports: { local: 8081, public: 8081, wellKnown: 8080, portal: 8080 },
+    floatingAddress: null,
     router: { protocol: 'upnp-igd2', gateway: '192.168.77.1', localAddress: '192.168.77.10', error: null },
     routerMappings: null,
     lan: { mode: 'multicast', port: 4862, authenticated: true, dropped: 0, received: 0 },
