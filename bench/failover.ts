@@ -9,6 +9,7 @@ import { canRunTestbed } from '../test/testbed/testbed.js';
 import { runSubject } from './failover/harness.js';
 import type { SubjectResult } from './failover/harness.js';
 import { keepalivedSubject } from './failover/keepalived.js';
+import { frontdoorSubject } from './failover/frontdoor.js';
 import { OUTAGE_DEFINITION, monoMs } from './failover/outage.js';
 import { FAILOVER_CASES } from './failover/subject.js';
 import type { FailoverCase, FailoverSubject } from './failover/subject.js';
@@ -29,7 +30,9 @@ const CASE_LABEL: Record<FailoverCase, string> = { graceful: 'graceful stop', cr
  * `--subject=keepalived,frontdoor` picks among them by name.
  */
 function assembleSubjects(): FailoverSubject[] {
-  const subjects: FailoverSubject[] = [keepalivedSubject()];
+  // frontdoor as shipped with a floating address, keepalived as the reference, and frontdoor on
+  // the router lease alone (no NET_ADMIN) to show what the floating address buys.
+  const subjects: FailoverSubject[] = [frontdoorSubject(), keepalivedSubject(), frontdoorSubject({ floating: 'off' })];
   return subjects;
 }
 

@@ -3,7 +3,7 @@
  * starts it with `tb.spawn`): starts `GET <url>` every `intervalMs` whatever the earlier requests
  * are doing, each on a new connection (`Connection: close`, no agent) with a `timeoutMs` limit,
  * and prints every outcome as one JSON line on stdout:
- *   {"s":<sent>,"d":<done>,"h":"<host>"}   a good answer (HTTP 200; h = first line of the body)
+ *   {"s":<sent>,"d":<done>,"h":"<host>"}   a good answer (HTTP 200; h = first line of the body, or a JSON body's "name")
  *   {"s":<sent>,"d":<done>,"e":"<why>"}    a failure (errno code, "timeout", "HTTP 503")
  * Times are CLOCK_MONOTONIC milliseconds (outage.ts explains why that clock is shared).
  *
@@ -47,7 +47,10 @@ function probe(): void {
     res.on('end', () => {
       if (res.statusCode !== 200) finish({ e: `HTTP ${res.statusCode}` });
       else {
-        const host = body.split('\n')[0]!.trim().slice(0, 64);
+        // A JSON answer (frontdoor's /api/status) names its node in "name"; a label server's
+        // first line is the name.
+        const named = body.startsWith('{') ? /"name":"([^"\\]{1,64})"/.exec(body)?.[1] : undefined;
+        const host = named ?? body.split('\n')[0]!.trim().slice(0, 64);
         finish(host ? { h: host } : { e: 'empty body' });
       }
     });

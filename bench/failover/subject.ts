@@ -24,6 +24,8 @@ export interface FailoverSubject {
   readonly hosts?: number;
   /** The public port the meter polls at the router's WAN address; default 8080. */
   readonly publicPort?: number;
+  /** The path the meter polls; default '/'. */
+  readonly path?: string;
   /** How each case is done, for the table ("SIGTERM keepalived on the master"). */
   readonly describe?: Partial<Record<FailoverCase, string>>;
   /**
