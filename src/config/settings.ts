@@ -284,7 +284,7 @@ export const SETTINGS = [
     flag: '--probe-interval',
     env: 'FRONTDOOR_PROBE_INTERVAL',
     type: 'duration',
-    default: 250,
+    default: 200,
     min: 50,
     max: 60000,
     help: 'How often followers probe the representative (claim 16); a probe not answered within 80 % of this is a miss.',

@@ -99,6 +99,8 @@ export interface ElectionConfig {
    * settle by term: the older term steps down and drops the address.
    */
   floating: boolean;
+  /** Floating mode: how long a leaving representative keeps serving while its heir takes over. */
+  handoverTimeoutMs: number;
   detection: DetectionMeans;
   rule: ElectionRule;
 }
@@ -131,6 +133,7 @@ export const defaultElectionConfig: Readonly<ElectionConfig> = Object.freeze({
   heir: true,
   heirGraceMs: 1_000,
   floating: false,
+  handoverTimeoutMs: 2_000,
   detection: Object.freeze({ withdrawal: true, silence: true, probe: true }),
   rule: 'random',
 } satisfies ElectionConfig);
@@ -167,6 +170,7 @@ const durations = [
   'rankSlotMs',
   'yieldTimeoutMs',
   'heirGraceMs',
+  'handoverTimeoutMs',
 ] as const satisfies ReadonlyArray<keyof ElectionConfig>;
 
 /** Throws ElectionConfigError naming the first bad setting. */

@@ -108,6 +108,8 @@ export class ElectionNode {
   private started = false;
   private listening = false;
   private stopping: Promise<void> | undefined;
+  /** While a floating-mode graceful stop waits for its heir to hold the address. */
+  private handoverWaiter: { successor: string; done: () => void } | undefined;
   private current: ElectionState = 'stopped';
   private rep: string | undefined;
   /** When a representative (any, or ourselves) was last heard from or last were we one. */
@@ -246,6 +248,10 @@ export class ElectionNode {
     this.rep = undefined;
     this.setState('stopped', graceful ? 'graceful stop' : 'stop');
     this.stopping = (async () => {
+      if (graceful && wasRep && successor !== '' && this.config.floating) {
+        await this.handOver(successor);
+        return;
+      }
       if (wasRep) await this.runHook('onStepDown', () => this.hooks.onStepDown?.('stopped'));
       if (!graceful) return;
       if (wasRep && mapping !== undefined) {
@@ -267,6 +273,38 @@ export class ElectionNode {
     return this.stopping;
   }
 
+  /**
+   * Floating mode's graceful stop, make before break: tell the heir first and keep serving until
+   * it says it holds the address (its announce), then stop serving and drop the address. The
+   * router's mapping is the address's, so nothing is released; for a moment both hosts have the
+   * address and the router follows the heir's gratuitous ARP. Bounded: a heir that never answers
+   * costs `handoverTimeoutMs`, then this node steps down anyway and the others elect as usual.
+   */
+  private async handOver(successor: string): Promise<void> {
+    const heard = new Promise<boolean>((resolve) => {
+      const timer = this.clock.setTimeout(() => {
+        this.handoverWaiter = undefined;
+        resolve(false);
+      }, this.config.handoverTimeoutMs);
+      this.handoverWaiter = {
+        successor,
+        done: () => {
+          timer.cancel();
+          this.handoverWaiter = undefined;
+          resolve(true);
+        },
+      };
+    });
+    for (let i = 0; i < 3; i++) this.transport.broadcast({ type: 'withdraw', wasRepresentative: true, successor });
+    const ok = await heard;
+    if (ok) this.log.info('handed the port over', { successor });
+    else this.log.warn('the heir did not take over in time; stepping down anyway', { successor, waitedMs: this.config.handoverTimeoutMs });
+    await this.runHook('onStepDown', () => this.hooks.onStepDown?.('stopped'));
+    // Once more after the step-down: a heir that missed the first ones hears it now.
+    if (!ok) this.transport.broadcast({ type: 'withdraw', wasRepresentative: true, successor: '' });
+    this.log.info('withdrew from the LAN', { wasRepresentative: true, successor });
+  }
+
   /** The node's own page moved (claim 2's other port) or its name changed: tell everyone. */
   updateInfo(patch: Partial<NodeInfo>): void {
     this.info = { ...this.info, ...patch };
@@ -280,6 +318,8 @@ export class ElectionNode {
   // ---- messages -------------------------------------------------------------------------
 
   private handle(msg: Received): void {
+    const w = this.handoverWaiter;
+    if (w !== undefined && msg.from.id === w.successor && (msg.body.type === 'announce' || msg.body.type === 'inquiry')) w.done();
     if (!this.started) return;
     const { from, body } = msg;
     if (from.id === this.self.id) return;

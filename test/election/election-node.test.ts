@@ -248,3 +248,49 @@ describe('ElectionNode with a floating address (the router cannot arbitrate)', (
     assert.equal(rig.node.state, 'follower', 'a0 < n0');
   });
 });
+
+describe('ElectionNode floating handover (make before break)', () => {
+  it('a graceful stop tells the heir first and keeps serving until the heir announces', async () => {
+    const steps: string[] = [];
+    const rig = new Rig({ floating: true });
+    (rig.node as unknown as { hooks: { onStepDown?: () => void } }).hooks.onStepDown = () => {
+      steps.push('step down');
+    };
+    rig.node.start();
+    await rig.advance(rig.node.config.startupListenMs + rig.node.config.backoffWindowMs + 500);
+    assert.equal(rig.node.state, 'representative');
+    rig.deliver({ type: 'reply', node: info('n1') }, 'n1');
+    await rig.advance(rig.node.config.inquiryIntervalMs + 10);
+    assert.equal(rig.node.heirId, 'n1');
+    const stopped = rig.node.stop({ graceful: true });
+    await rig.advance(50);
+    const w = rig.sent.filter((m) => m.type === 'withdraw');
+    assert.equal(w.length, 3);
+    assert.deepEqual(w[0], { type: 'withdraw', wasRepresentative: true, successor: 'n1' });
+    assert.deepEqual(steps, [], 'still serving while the heir takes over');
+    assert.equal(rig.log.filter((l) => l === 'router release').length, 0, 'the mapping is the address\'s: not released');
+    rig.deliver({ type: 'announce', publicPort: 8080, wanAddress: '203.0.114.1', node: info('n1'), term: 2, heir: '' }, 'n1');
+    await rig.advance(10);
+    await stopped;
+    assert.deepEqual(steps, ['step down']);
+  });
+
+  it('a heir that never answers costs the handover timeout, then the node steps down anyway', async () => {
+    const steps: string[] = [];
+    const rig = new Rig({ floating: true });
+    (rig.node as unknown as { hooks: { onStepDown?: () => void } }).hooks.onStepDown = () => {
+      steps.push('step down');
+    };
+    rig.node.start();
+    await rig.advance(rig.node.config.startupListenMs + rig.node.config.backoffWindowMs + 500);
+    rig.deliver({ type: 'reply', node: info('n1') }, 'n1');
+    await rig.advance(rig.node.config.inquiryIntervalMs + 10);
+    const stopped = rig.node.stop({ graceful: true });
+    await rig.advance(rig.node.config.handoverTimeoutMs - 100);
+    assert.deepEqual(steps, []);
+    await rig.advance(200);
+    await stopped;
+    assert.deepEqual(steps, ['step down']);
+    assert.deepEqual(rig.sent.at(-1), { type: 'withdraw', wasRepresentative: true, successor: '' });
+  });
+});
