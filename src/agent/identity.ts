@@ -20,11 +20,13 @@ export interface Identity {
 
 const MAX_NAME = 63;
 
-/** Control characters and surrounding space removed, cut to the protocol's 63 code points. */
+/** Unprintable characters and surrounding space removed, cut to the protocol's 63 code points. */
 export function cleanName(raw: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
-  const s = raw.replace(/[\u0000-\u001f\u007f-\u009f]/g, '').trim();
-  return [...s].slice(0, MAX_NAME).join('');
+  // What the LAN protocol refuses in a name (docs/protocol.md): control, format (bidi overrides,
+  // zero-width), surrogate, private-use and line/paragraph separator characters. A name with one
+  // would make every message this node sends fail to encode.
+  const s = raw.replace(/[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}]/gu, '').trim();
+  return [...s].slice(0, MAX_NAME).join('').trim();
 }
 
 export function nodeIdOf(deviceValue: string): string {
