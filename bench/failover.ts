@@ -69,7 +69,7 @@ export function report(results: readonly SubjectResult[], trials: number): strin
     '  after 1 s of steady answers from the serving host plus a random 0-1000 ms (a random phase of any heartbeat)',
     `  ${OUTAGE_DEFINITION}`,
     '',
-    `${'subject'.padEnd(12)}${'case'.padEnd(20)}${'median'.padStart(9)}${'min'.padStart(9)}${'max'.padStart(9)}${'trials'.padStart(8)}   gap median  how`,
+    `${'subject'.padEnd(16)}${'case'.padEnd(20)}${'median'.padStart(9)}${'min'.padStart(9)}${'max'.padStart(9)}${'trials'.padStart(8)}   gap median  how`,
   ];
   for (const r of results) {
     for (const c of FAILOVER_CASES) {
@@ -80,7 +80,7 @@ export function report(results: readonly SubjectResult[], trials: number): strin
       const failed = ts.length - xs.length;
       const cell = (v: number | undefined) => (v === undefined ? '-' : fmt(v)).padStart(9);
       lines.push(
-        `${r.subject.padEnd(12)}${CASE_LABEL[c].padEnd(20)}${cell(xs.length ? median(xs) : undefined)}${cell(xs.length ? Math.min(...xs) : undefined)}` +
+        `${r.subject.padEnd(16)}${CASE_LABEL[c].padEnd(20)}${cell(xs.length ? median(xs) : undefined)}${cell(xs.length ? Math.min(...xs) : undefined)}` +
           `${cell(xs.length ? Math.max(...xs) : undefined)}${`${xs.length}${failed ? ` (+${failed} no recovery)` : ''}`.padStart(8)}` +
           `   ${(gaps.length ? fmt(median(gaps)) : '-').padStart(10)}  ${r.describe[c] ?? ''}`,
       );

@@ -363,4 +363,84 @@ describe('frontdoor run on the real router', { skip, concurrency: false }, () =>
       });
     }
   });
+
+  describe('with a floating address (--floating-address 192.168.77.100)', { concurrency: false }, () => {
+    const FLOAT = '192.168.77.100';
+    const b = bed(3, { args: ['--floating-address', FLOAT] });
+    const NODES = [0, 1, 2];
+    const holders = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for (const [i, h] of b.tb.hosts.entries()) {
+        const r = await b.tb.exec(h, ['ip', '-4', '-o', 'addr', 'show'], { timeoutMs: 5000 });
+        if (r.stdout.includes(` ${FLOAT}/`)) out.push(Fleet.nameOf(i));
+      }
+      return out;
+    };
+    async function restore(): Promise<string> {
+      for (const i of NODES) if (!b.fleet.live().includes(i)) b.fleet.start(i);
+      const { rep } = await b.fleet.settled(20_000);
+      await waitUntil(async () => ((await holders()).join() === rep ? true : undefined), {
+        timeoutMs: 5000,
+        intervalMs: 100,
+        what: `only ${rep} to hold ${FLOAT}`,
+      });
+      return rep;
+    }
+
+    it('the representative, and only it, holds the address the well-known port is mapped to', async () => {
+      b.fleet.startAll(NODES);
+      const rep = await restore();
+      const st = await b.fleet.wanJson<NodeStatus>('/api/status');
+      assert.equal(st?.name, rep);
+      assert.deepEqual(st?.floatingAddress, { address: FLOAT, held: true });
+      const rules = await b.tb.routerRules();
+      assert.ok(rules.some((r) => r.includes(FLOAT) && r.includes('8080')), `router forwards 8080 to ${FLOAT}: ${rules.join(' | ')}`);
+    });
+
+    it('SIGKILL of the representative: another takes over well within one lease (6 s); the dead one\'s address expires', async () => {
+      const rep = await restore();
+      const { next, ms } = await failover(b.fleet, rep, { sig: 'SIGKILL' }, 10_000);
+      time(`floating: SIGKILL of representative ${rep} → first WAN answer from ${next}`, ms);
+      assert.ok(ms < 4000, `took ${ms} ms`);
+      await waitUntil(async () => ((await holders()).join() === next ? true : undefined), {
+        timeoutMs: 5000,
+        intervalMs: 100,
+        what: `the killed ${rep}'s copy of ${FLOAT} to expire`,
+      });
+    });
+
+    it('cable pulled: another takes over in about a second; plugged back, the older term steps down and drops the address', async () => {
+      const rep = await restore();
+      const host = b.tb.hosts[indexOf(rep)]!;
+      let plugged = false;
+      try {
+        const { next, ms } = await failover(b.fleet, rep, { cut: () => b.tb.linkDown(host) }, 10_000);
+        time(`floating: link down at representative ${rep} → first WAN answer from ${next}`, ms);
+        assert.ok(ms < 4000, `took ${ms} ms`);
+        const t1 = Date.now();
+        await b.tb.linkUp(host);
+        plugged = true;
+        await waitUntil(async () => ((await holders()).join() === next ? true : undefined), {
+          timeoutMs: 10_000,
+          intervalMs: 100,
+          what: `${rep} to drop ${FLOAT} once it hears ${next}'s newer term`,
+        });
+        time(`floating: link up at ${rep} → only ${next} holds the address`, Date.now() - t1);
+        await stays(b.fleet, next, 3000);
+        assert.equal((await b.fleet.status(indexOf(rep)))?.role, 'follower');
+        const st = await b.fleet.wanJson<NodeStatus>('/api/status');
+        assert.equal(st?.name, next);
+      } finally {
+        if (!plugged) await b.tb.linkUp(host);
+      }
+    });
+
+    it('graceful stop hands over before the old one lets go (make before break)', async () => {
+      const rep = await restore();
+      const { next, ms } = await failover(b.fleet, rep, { sig: 'SIGTERM' }, 10_000);
+      time(`floating: SIGTERM of representative ${rep} → first WAN answer from ${next}`, ms);
+      assert.ok(ms < 2000, `took ${ms} ms`);
+      assert.deepEqual(await holders(), [next]);
+    });
+  });
 });

@@ -227,7 +227,7 @@ describe('ElectionNode with a floating address (the router cannot arbitrate)', (
       reasserted++;
     };
     const before = rig.sent.filter((m) => m.type === 'announce').length;
-    rig.deliver(announce(term - 1 < 0 ? 0 : term - 1), 'n1');
+    rig.deliver(announce(Math.max(term - 1, 0)), 'n1');
     assert.equal(rig.node.state, 'representative');
     assert.equal(reasserted, 1);
     assert.ok(rig.sent.filter((m) => m.type === 'announce').length > before, 'answers with its own term');
@@ -249,18 +249,24 @@ describe('ElectionNode with a floating address (the router cannot arbitrate)', (
   });
 });
 
+/** A floating-mode representative that has named n1 its heir; `steps` records its step-downs. */
+async function representativeWithHeir(): Promise<{ rig: Rig; steps: string[] }> {
+  const steps: string[] = [];
+  const rig = new Rig({ floating: true });
+  (rig.node as unknown as { hooks: { onStepDown?: () => void } }).hooks.onStepDown = () => {
+    steps.push('step down');
+  };
+  rig.node.start();
+  await rig.advance(rig.node.config.startupListenMs + rig.node.config.backoffWindowMs + 500);
+  assert.equal(rig.node.state, 'representative');
+  rig.deliver({ type: 'reply', node: info('n1') }, 'n1');
+  await rig.advance(rig.node.config.inquiryIntervalMs + 10);
+  return { rig, steps };
+}
+
 describe('ElectionNode floating handover (make before break)', () => {
   it('a graceful stop tells the heir first and keeps serving until the heir announces', async () => {
-    const steps: string[] = [];
-    const rig = new Rig({ floating: true });
-    (rig.node as unknown as { hooks: { onStepDown?: () => void } }).hooks.onStepDown = () => {
-      steps.push('step down');
-    };
-    rig.node.start();
-    await rig.advance(rig.node.config.startupListenMs + rig.node.config.backoffWindowMs + 500);
-    assert.equal(rig.node.state, 'representative');
-    rig.deliver({ type: 'reply', node: info('n1') }, 'n1');
-    await rig.advance(rig.node.config.inquiryIntervalMs + 10);
+    const { rig, steps } = await representativeWithHeir();
     assert.equal(rig.node.heirId, 'n1');
     const stopped = rig.node.stop({ graceful: true });
     await rig.advance(50);
@@ -276,15 +282,7 @@ describe('ElectionNode floating handover (make before break)', () => {
   });
 
   it('a heir that never answers costs the handover timeout, then the node steps down anyway', async () => {
-    const steps: string[] = [];
-    const rig = new Rig({ floating: true });
-    (rig.node as unknown as { hooks: { onStepDown?: () => void } }).hooks.onStepDown = () => {
-      steps.push('step down');
-    };
-    rig.node.start();
-    await rig.advance(rig.node.config.startupListenMs + rig.node.config.backoffWindowMs + 500);
-    rig.deliver({ type: 'reply', node: info('n1') }, 'n1');
-    await rig.advance(rig.node.config.inquiryIntervalMs + 10);
+    const { rig, steps } = await representativeWithHeir();
     const stopped = rig.node.stop({ graceful: true });
     await rig.advance(rig.node.config.handoverTimeoutMs - 100);
     assert.deepEqual(steps, []);
