@@ -82,7 +82,8 @@ async function failover(
 async function stays(fleet: Fleet, rep: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   let samples = 0;
-  while (Date.now() < end) {
+  // At least five samples however slow a loaded machine makes each one: the check is the roles, not the pace.
+  while (Date.now() < end || samples < 5) {
     const t = Date.now();
     const st = await fleet.statuses();
     const reps = [...st.entries()].filter(([, s]) => s?.role === 'representative').map(([i]) => Fleet.nameOf(i));
@@ -92,7 +93,6 @@ async function stays(fleet: Fleet, rep: string, ms = 5000): Promise<void> {
     samples++;
     await new Promise((r) => setTimeout(r, Math.max(0, 200 - (Date.now() - t))));
   }
-  assert.ok(samples >= 5, `only ${samples} samples in ${ms} ms`);
 }
 
 /** GET url + 'api/status' for every listed node, from the internet client: each answers with its own name. */
