@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -7,6 +8,25 @@ const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 /** `frontdoor demo` as a user runs it: a child process, its printed URLs fetched while it runs. */
 describe('frontdoor demo', () => {
+  it('the built command is executable, so `npx frontdoor` runs it', () => {
+    assert.ok((statSync(CLI).mode & 0o111) !== 0, `${CLI} lacks the execute bit`);
+  });
+
+  it('Ctrl-C (SIGINT) stops everything and exits 0', async () => {
+    const child = spawn(process.execPath, [CLI, 'demo', '--public-port', '28180', '--http-port', '28181', '--lan-port', '28162'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const end = performance.now() + 8000;
+    while (!out.includes('Ctrl-C') && performance.now() < end) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    assert.match(out, /demo stopped\./);
+    await assert.rejects(fetch('http://127.0.1.1:28180/healthz', { signal: AbortSignal.timeout(1000) }));
+  });
+
   it('prints the portal and node URLs, they answer, and it stops by itself leaving nothing running', async () => {
     // Ports off the defaults so a developer's own 8080 does not matter.
     const child = spawn(process.execPath, [CLI, 'demo', '--duration', '6s', '--public-port', '28080', '--http-port', '28081', '--lan-port', '28062'], {
