@@ -27,7 +27,7 @@ export interface DiscoverOptions {
   protocols?: readonly ProtocolFamily[];
   /** When nothing answers at all. */
   timeoutMs?: number;
-  /** Once one protocol answered, how long the others may still take. */
+  /** Once one protocol answered, how long the others may still take (default 1500 ms). */
   graceMs?: number;
   /** Per-request timeout of the clients made. */
   requestTimeoutMs?: number;
@@ -71,7 +71,10 @@ export async function discoverGateway(opts: DiscoverOptions): Promise<Discovery>
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? silentLogger;
   const timeoutMs = opts.timeoutMs ?? 3000;
-  const graceMs = opts.graceMs ?? 500;
+  // 1.5 s, not less: on a loaded machine miniupnpd's SSDP answer came more than 500 ms after its
+  // PCP answer, the node settled on PCP, and PCP's 120 s minimum lifetime then held a crashed
+  // representative's port for two minutes. A router without UPnP costs this once per start.
+  const graceMs = opts.graceMs ?? 1500;
   const start = clock.now();
   const elapsed = () => Math.round(clock.now() - start);
 
