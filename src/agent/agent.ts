@@ -23,7 +23,7 @@ import { mapperBoundTo } from '../floating-address/bound-mapper.js';
 import { createCommandRunner } from '../floating-address/command-runner.js';
 import { FloatingAddress } from '../floating-address/floating-address.js';
 import type { FloatingSetting } from '../floating-address/floating-address.js';
-import { FloatingMapper } from '../floating-address/floating-mapper.js';
+import { FloatingMapper, preferPrimaryArpSource } from '../floating-address/floating-mapper.js';
 import { NodeHttpServer } from '../portal/http-server.js';
 import type { NodeStatus, PeerStatus } from '../portal/status.js';
 
@@ -94,6 +94,7 @@ export type AgentEvent =
 
 const RETRY_DISCOVERY_MS = [2_000, 5_000, 10_000, 30_000, 60_000];
 const PAGE_PORT_TRIES = 32;
+const REASSERT_AGAIN_MS = [500, 1500, 3000];
 
 export class Agent {
   private readonly opts: AgentOptions;
@@ -182,8 +183,14 @@ export class Agent {
     }
     await this.http.listenNodePage();
     // A previous run killed with the address held leaves it for up to its lifetime.
-    if (this.floating !== undefined && (await this.floating.clearStale())) {
-      this.log.info('removed a floating address left by an earlier run', { address: this.floating.address });
+    if (this.floating !== undefined) {
+      if (await this.floating.clearStale()) {
+        this.log.info('removed a floating address left by an earlier run', { address: this.floating.address });
+      }
+      const iface = this.opts.floating?.interface ?? '';
+      if ((await preferPrimaryArpSource(iface)) === undefined) {
+        this.log.warn('could not set arp_announce=2: after a split brain the router may point at the wrong host for a while', { interface: iface });
+      }
     }
     this.transport = new UdpTransport(
       { logger: this.log.child('lan'), clock: this.clock },
@@ -484,11 +491,28 @@ export class Agent {
           await floating?.drop().catch((err: unknown) => this.log.warn('could not drop the floating address', { error: String(err) }));
           this.log.info('stopped serving the portal', { reason });
         },
-        onReassert: () => floating?.announce(),
+        onReassert: () => this.reassert(),
       },
     );
     this.election = election;
     election.start();
+  }
+
+  /**
+   * After a split brain: gratuitous ARPs now and twice more, since the other holder may answer an
+   * ARP request from the router before it hears our newer term and drops the address, leaving the
+   * router pointed at a host that no longer has it.
+   */
+  private reassert(): void {
+    const floating = this.floating;
+    if (floating === undefined) return;
+    const log = this.log.child('floating');
+    const again = () => {
+      if (this.role !== 'representative' || !floating.held) return;
+      floating.announce().catch((err: unknown) => log.warn('could not announce the floating address', { error: String(err) }));
+    };
+    again();
+    for (const ms of REASSERT_AGAIN_MS) this.clock.setTimeout(again, ms);
   }
 
   private peerStatus(e: DirectoryEntry, repId: string | undefined, wan: string | undefined): PeerStatus {

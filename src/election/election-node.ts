@@ -390,7 +390,7 @@ export class ElectionNode {
     if (term !== undefined && term > this.termSeen) this.termSeen = term;
     if (this.current === 'representative') {
       if (this.config.floating) {
-        this.settleByTerm(id, term);
+        this.settleByTerm(msg, term);
         return;
       }
       // Two nodes believe they hold the port (a healed partition, a rebooted router). Only the
@@ -407,16 +407,20 @@ export class ElectionNode {
    * The newer term wins (ties: the lower id); the other steps down and drops the address. An
    * inquiry carries no term, so it only gets our announce, which settles it on the other side.
    */
-  private settleByTerm(other: string, term: number | undefined): void {
+  private settleByTerm(msg: Received, term: number | undefined): void {
+    const other = msg.from.id;
     const mine = this.myTerm;
     if (term !== undefined && (term > mine || (term === mine && other < this.self.id))) {
       this.log.warn('another representative has a newer term; stepping down', { other, term, mine });
       this.stepDown(`representative ${other} has a newer term`);
+      this.follow(other, msg.address, msg.port, `announce from ${other} (term ${term})`);
       return;
     }
-    this.log.warn('another node acts as representative with an older term; keeping the role', { other, term, mine });
+    this.log.warn('another node acts as representative with an older or unknown term; keeping the role', { other, term, mine });
     this.sendAnnounce();
-    void this.runHook('onReassert', () => this.hooks.onReassert?.());
+    // Only against a term known to be older: a gratuitous ARP answering a bare inquiry could pull
+    // the router to us just before our announce makes us step down for a newer term.
+    if (term !== undefined) void this.runHook('onReassert', () => this.hooks.onReassert?.());
   }
 
   private onClaim(msg: Received): void {
@@ -676,6 +680,15 @@ export class ElectionNode {
       );
       return;
     }
+    if (this.current !== 'representative' && !this.mayTakeGrant(purpose)) {
+      // A renewal that outlived the role (stepped down on a conflict, a newer term or the lease
+      // while the request hung), or a floating takeover overtaken by another representative's
+      // announce: the role stays ended. Taking it back here would depose whoever holds it now.
+      this.log.info('a late grant from the router is not taken: the role ended meanwhile', { purpose });
+      if (this.config.floating) void this.runHook('onStepDown', () => this.hooks.onStepDown?.('late grant'));
+      else callRouter(this.clock, this.config.routerTimeoutMs, 'release', (s) => this.mapper.release(mapping, s)).catch(() => {});
+      return;
+    }
     const cfg = this.config;
     const granted = mapping.leaseSeconds > 0 ? Math.min(mapping.leaseSeconds * 1000, cfg.leaseMs) : cfg.leaseMs;
     const now = this.clock.now();
@@ -691,6 +704,17 @@ export class ElectionNode {
     this.after('renew', Math.max(0, sentAt + granted * cfg.renewFraction - now), () => this.claimPort('renew'));
     if (this.current !== 'representative') this.becomeRepresentative(purpose);
     else if (purpose === 'check') this.sendAnnounce();
+  }
+
+  /**
+   * Whether a grant may make this node representative: only a claim made to become one, and (in
+   * floating mode, where the router grants every holder of the address) only while no other
+   * representative is followed.
+   */
+  private mayTakeGrant(purpose: ClaimPurpose): boolean {
+    if (purpose === 'renew' || purpose === 'check') return false;
+    if (this.config.floating) return this.current === 'candidate' || (this.current === 'starting' && this.rep === undefined);
+    return true;
   }
 
   private onClaimFailed(err: unknown, purpose: ClaimPurpose): void {

@@ -1,3 +1,4 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { PortConflictError } from '../router/errors.js';
 import type { Mapping, MappingRequest, PortMapper } from '../router/types.js';
@@ -141,4 +142,25 @@ export function interfaceOf(address: string): { interface: string; prefixLength:
     }
   }
   return undefined;
+}
+
+/**
+ * Sets `arp_announce` to 2 on the interface: ARP requests this host sends name its primary
+ * address as the sender, never the floating one. With the default (0), a representative cut off
+ * and plugged back asks for the router's MAC from the floating address (its renewal is the
+ * packet), the router's neighbour entry for the address flips to this host, and when this host
+ * steps down for the newer term the router keeps sending the portal's traffic to a host that no
+ * longer has the address, until the entry times out. The same setting keepalived's docs give for
+ * a virtual address. Returns the previous value, or undefined when it could not be set.
+ */
+export async function preferPrimaryArpSource(iface: string): Promise<string | undefined> {
+  if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(iface)) return undefined;
+  const path = `/proc/sys/net/ipv4/conf/${iface}/arp_announce`;
+  try {
+    const before = (await readFile(path, 'utf8')).trim();
+    if (before !== '2') await writeFile(path, '2\n');
+    return before;
+  } catch {
+    return undefined;
+  }
 }

@@ -428,8 +428,17 @@ describe('frontdoor run on the real router', { skip, concurrency: false }, () =>
         time(`floating: link up at ${rep} → only ${next} holds the address`, Date.now() - t1);
         await stays(b.fleet, next, 3000);
         assert.equal((await b.fleet.status(indexOf(rep)))?.role, 'follower');
-        const st = await b.fleet.wanJson<NodeStatus>('/api/status');
-        assert.equal(st?.name, next);
+        // The router forwards to the winner: were it left pointing at the loser's MAC (the loser
+        // answered an ARP request before dropping the address), this would fail for its whole
+        // neighbour timeout, far longer than the wait.
+        await waitUntil(async () => ((await b.fleet.wanJson<NodeStatus>('/api/status'))?.name === next ? true : undefined), {
+          timeoutMs: 3000,
+          intervalMs: 100,
+          what: `the internet client to reach ${next} through ${FLOAT}`,
+        }).catch(async (err: unknown) => {
+          const neigh = await b.tb.exec(b.tb.router, ['ip', 'neigh', 'show', FLOAT], { check: false });
+          throw new Error(`${(err as Error).message}; router neighbour entry: ${neigh.stdout.trim()}\n${b.fleet.explain()}`);
+        });
       } finally {
         if (!plugged) await b.tb.linkUp(host);
       }

@@ -292,3 +292,23 @@ describe('ElectionNode floating handover (make before break)', () => {
     assert.deepEqual(rig.sent.at(-1), { type: 'withdraw', wasRepresentative: true, successor: '' });
   });
 });
+
+describe('ElectionNode: a late grant does not bring the role back', () => {
+  // Seen in the real test bed: a cut-off representative's renewal hung until its cable came
+  // back, it stepped down for the newer term it then heard, and the grant arriving after made it
+  // representative again with a still newer term, deposing the rightful one.
+  it('floating: a renewal answered after the node stepped down for a newer term leaves it a follower', async () => {
+    const { rig } = await representativeWithHeir();
+    const term = rig.node.term;
+    rig.latencyMs = 1500;
+    const renewAt = rig.node.config.leaseMs * rig.node.config.renewFraction;
+    await rig.advance(renewAt + 20);
+    assert.ok(rig.log.filter((l) => l.startsWith('router claim')).length >= 2, 'the renewal was sent');
+    rig.deliver({ type: 'announce', publicPort: 8080, wanAddress: '203.0.114.1', node: info('n1'), term: term + 1, heir: '' }, 'n1');
+    await rig.advance(10);
+    assert.equal(rig.node.state, 'follower');
+    await rig.advance(2000);
+    assert.equal(rig.node.state, 'follower', 'the late grant was not taken');
+    assert.equal(rig.node.representative, 'n1');
+  });
+});
