@@ -454,6 +454,10 @@ export class Agent {
             {
               base: mapper,
               floating,
+              onTaking: () => this.http.openPortal(),
+              onGaveUp: async () => {
+                if (this.role !== 'representative') await this.http.closePortal();
+              },
               bound: mapperBoundTo(mapper, floating.address, {
                 logger: this.log.child('router'),
                 clock: this.clock,
@@ -473,6 +477,12 @@ export class Agent {
         lanPort: o.lan.port,
         onRoleChange: (c) => {
           this.roleSince = this.clock.now();
+          if (floating?.held && c.from === 'candidate' && c.to === 'follower') {
+            // A floating claim that did not end in the role (the router unreachable, another node
+            // announced): the address and the early-opened portal must not stay with us.
+            void floating.drop().catch(() => {});
+            void this.http.closePortal();
+          }
           this.note(`${c.from} → ${c.to}: ${c.reason}`);
           this.emit({ type: 'role', from: c.from, to: c.to, reason: c.reason });
         },

@@ -21,12 +21,24 @@ export class FloatingMapper implements PortMapper {
   private readonly bound: PortMapper;
   private readonly floating: FloatingAddress;
   private readonly log: Logger;
+  private readonly onTaking: (() => Promise<void>) | undefined;
+  private readonly onGaveUp: (() => Promise<void>) | undefined;
 
-  /** `bound` is `mapperBoundTo(base, floating.address)`; `base` reads the WAN address and table. */
-  constructor(components: { logger: Logger }, init: { base: PortMapper; bound: PortMapper; floating: FloatingAddress }) {
+  /**
+   * `bound` is `mapperBoundTo(base, floating.address)`; `base` reads the WAN address and table.
+   * `onTaking` runs before the address is taken: the router forwards to us from our gratuitous
+   * ARP on, so whatever answers there (the portal) must listen by then. `onGaveUp` undoes it when
+   * the claim fails.
+   */
+  constructor(
+    components: { logger: Logger },
+    init: { base: PortMapper; bound: PortMapper; floating: FloatingAddress; onTaking?: () => Promise<void>; onGaveUp?: () => Promise<void> },
+  ) {
     this.base = init.base;
     this.bound = init.bound;
     this.floating = init.floating;
+    this.onTaking = init.onTaking;
+    this.onGaveUp = init.onGaveUp;
     this.log = components.logger;
     this.protocol = init.base.protocol;
     this.gateway = init.base.gateway;
@@ -64,7 +76,15 @@ export class FloatingMapper implements PortMapper {
 
   private async withAddress(ask: (signal?: AbortSignal) => Promise<Mapping>, signal?: AbortSignal): Promise<Mapping> {
     const taken = !this.floating.held;
-    if (taken) await this.floating.take(signal);
+    if (taken) {
+      await this.onTaking?.();
+      try {
+        await this.floating.take(signal);
+      } catch (err) {
+        await this.onGaveUp?.();
+        throw err;
+      }
+    }
     try {
       // Just taken: the router may still map the address to the old holder's MAC for a few ms
       // (our gratuitous ARP is on its way), and a SYN-ACK sent there is lost to a 1 s TCP
@@ -73,7 +93,10 @@ export class FloatingMapper implements PortMapper {
     } catch (err) {
       // Another host maps the port to its own address (a node without the floating address, or
       // a foreign program): holding the address would only black-hole LAN traffic to it.
-      if (taken && err instanceof PortConflictError) await this.floating.drop().catch(() => {});
+      if (taken && err instanceof PortConflictError) {
+        await this.floating.drop().catch(() => {});
+        await this.onGaveUp?.();
+      }
       throw err;
     }
   }
