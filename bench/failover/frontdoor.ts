@@ -18,6 +18,7 @@ import type { FailoverCase, FailoverSubject } from './subject.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 export const FLOATING = '192.168.77.100';
+const BENCH_PASSWORD = 'failover-bench-password';
 
 export interface FrontdoorSubjectOptions {
   /** Default FLOATING; 'off' measures the plain router-lease design. */
@@ -39,6 +40,8 @@ export function frontdoorSubject(o: FrontdoorSubjectOptions = {}): FailoverSubje
       `bench-${h.name}`,
       '--secret',
       'failover bench secret',
+      '--password',
+      BENCH_PASSWORD,
       '--floating-address',
       floating,
       '--router-protocols',
@@ -55,7 +58,10 @@ export function frontdoorSubject(o: FrontdoorSubjectOptions = {}): FailoverSubje
     return child;
   };
   const status = async (tb: Testbed, h: Host): Promise<{ role: string; name: string } | undefined> => {
-    const r = await tb.exec(h, ['curl', '-s', '--max-time', '1', `http://${h.address}:8081/api/status`], { check: false, timeoutMs: 3000 });
+    const r = await tb.exec(h, ['curl', '-s', '-u', `admin:${BENCH_PASSWORD}`, '--max-time', '1', `http://${h.address}:8081/api/status`], {
+      check: false,
+      timeoutMs: 3000,
+    });
     try {
       return JSON.parse(r.stdout) as { role: string; name: string };
     } catch {
@@ -75,6 +81,8 @@ export function frontdoorSubject(o: FrontdoorSubjectOptions = {}): FailoverSubje
   return {
     name: floating === 'off' ? 'frontdoor-lease' : 'frontdoor',
     path: '/api/status',
+    // The portal is locked; the meter logs in with basic auth like a script would.
+    auth: `admin:${BENCH_PASSWORD}`,
     describe: {
       graceful: 'SIGTERM to the representative (withdraw names the heir)',
       crash: `representative's cable pulled (floating address ${floating})`,

@@ -90,7 +90,7 @@ export async function runSubject(subject: FailoverSubject, opts: HarnessOptions 
   try {
     tb = await createTestbed({ mode: 'igd2', hosts: subject.hosts ?? 3 });
     const bed = tb;
-    const m = await OutageMeter.start(bed, { url: `http://${bed.wanAddress}:${subject.publicPort ?? 8080}${subject.path ?? '/'}` });
+    const m = await OutageMeter.start(bed, { url: `http://${subject.auth ? `${subject.auth}@` : ''}${bed.wanAddress}:${subject.publicPort ?? 8080}${subject.path ?? '/'}` });
     meter = m;
     result.meterPingMs = m.pingMs;
     await subject.start(bed);

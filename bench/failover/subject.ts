@@ -26,6 +26,8 @@ export interface FailoverSubject {
   readonly publicPort?: number;
   /** The path the meter polls; default '/'. */
   readonly path?: string;
+  /** `user:password` for HTTP basic auth, when the service is locked. */
+  readonly auth?: string;
   /** How each case is done, for the table ("SIGTERM keepalived on the master"). */
   readonly describe?: Partial<Record<FailoverCase, string>>;
   /**

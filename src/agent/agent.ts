@@ -24,7 +24,13 @@ import { createCommandRunner } from '../floating-address/command-runner.js';
 import { FloatingAddress } from '../floating-address/floating-address.js';
 import type { FloatingSetting } from '../floating-address/floating-address.js';
 import { FloatingMapper, preferPrimaryArpSource } from '../floating-address/floating-mapper.js';
+import type { RequestListener } from 'node:http';
+import { createPortalApp, newCounters } from '../portal/app.js';
+import { LoginThrottle, resolveCredentials } from '../portal/auth.js';
+import type { PortalCredentials } from '../portal/auth.js';
 import { NodeHttpServer } from '../portal/http-server.js';
+import { ipv4ToInt } from '../router/wan-address.js';
+import { interfaceOf } from '../floating-address/floating-mapper.js';
 import type { NodeStatus, PeerStatus } from '../portal/status.js';
 
 /**
@@ -77,6 +83,12 @@ export interface AgentOptions {
    * caller (setting and NET_ADMIN); undefined maps the port to this node's own address.
    */
   floating?: FloatingSetting;
+  portal?: {
+    /** '' = derived from the fleet secret, else made and kept in the data directory. */
+    password: string;
+    /** Let clients of this LAN (not the router itself) in without a login. */
+    lanOpen: boolean;
+  };
 }
 
 export interface AgentComponents {
@@ -121,6 +133,9 @@ export class Agent {
   private stopping: Promise<void> | undefined;
   private readonly events: Array<{ at: string; what: string }> = [];
   private readonly floating: FloatingAddress | undefined;
+  private apps: { node: RequestListener; portal: RequestListener } | undefined;
+  private credentials: PortalCredentials | undefined;
+  private readonly counters = newCounters();
 
   constructor(components: AgentComponents, opts: AgentOptions) {
     this.opts = opts;
@@ -128,13 +143,15 @@ export class Agent {
     this.log = components.logger;
     this.random = components.random ?? Math.random;
     this.self = { id: opts.id, boot: randomBytes(6).toString('hex') };
+    // The applications need the credentials, which start() reads from the data directory.
     this.http = new NodeHttpServer(
       { logger: this.log.child('http') },
       {
         listenAddress: opts.listenAddress ?? '0.0.0.0',
         httpPort: opts.httpPort,
         portalPort: opts.portalPort,
-        status: () => this.status(),
+        nodeApp: (req, res) => this.apps?.node(req, res),
+        portalApp: (req, res) => this.apps?.portal(req, res),
       },
     );
     if (opts.floating !== undefined) {
@@ -181,6 +198,7 @@ export class Agent {
         'no fleet secret: LAN messages are not authenticated, so any host on the LAN can pose as a node. Set FRONTDOOR_SECRET to the same value on every node',
       );
     }
+    await this.makeApps();
     await this.http.listenNodePage();
     // A previous run killed with the address held leaves it for up to its lifetime.
     if (this.floating !== undefined) {
@@ -239,6 +257,40 @@ export class Agent {
       this.log.info('node stopped', { graceful });
     })();
     return this.stopping;
+  }
+
+  /** The portal's password and where it came from (for `frontdoor status`'s first-start hint). */
+  get password(): { value: string; source: PortalCredentials['passwordSource'] } | undefined {
+    return this.credentials ? { value: this.credentials.password, source: this.credentials.passwordSource } : undefined;
+  }
+
+  private async makeApps(): Promise<void> {
+    const o = this.opts;
+    const creds = await resolveCredentials({ password: o.portal?.password ?? '', secret: o.lan.secret, dataDir: o.dataDir });
+    this.credentials = creds;
+    if (creds.passwordSource === 'generated') {
+      // Printed once, on the start that made it; `frontdoor status` shows it again.
+      this.log.warn('portal password made for this node (set FRONTDOOR_PASSWORD to choose one)', { password: creds.password });
+    } else if (creds.passwordSource === 'fleet-secret') {
+      this.log.info('portal password derived from the fleet secret; `frontdoor status` shows it (set FRONTDOOR_PASSWORD to choose one)');
+    }
+    const hint =
+      creds.passwordSource === 'setting'
+        ? 'The password is the FRONTDOOR_PASSWORD of your fleet.'
+        : 'No FRONTDOOR_PASSWORD is set: run `frontdoor status` on a node to see the password, or set FRONTDOOR_PASSWORD.';
+    const lan = lanMatcher(o.address, o.gateway);
+    const throttle = new LoginThrottle(() => this.clock.now());
+    const common = {
+      status: () => this.status(),
+      credentials: creds,
+      throttle,
+      isLan: lan,
+      lanOpen: o.portal?.lanOpen ?? false,
+      logger: this.log.child('portal'),
+      counters: this.counters,
+      passwordHint: hint,
+    };
+    this.apps = { node: createPortalApp({ ...common, which: 'node' }), portal: createPortalApp({ ...common, which: 'portal' }) };
   }
 
   status(): NodeStatus {
@@ -582,4 +634,21 @@ function lanStats(t: UdpTransport | undefined): { dropped: number; received: num
   // made a healthy fleet report a third of its messages dropped and hid what an attack adds.
   const dropped = Object.entries(s.dropped).reduce((a, [reason, n]) => (reason === 'FD_PEER_DUPLICATE' ? a : a + (n ?? 0)), 0);
   return { dropped, received: s.received };
+}
+
+/**
+ * "This LAN" for `--lan-open`: the node's own subnet, without the router's address. Routers that
+ * masquerade forwarded traffic make every internet client look like the router, which would
+ * otherwise let the whole internet in.
+ */
+function lanMatcher(address: string, gateway: string): (source: string) => boolean {
+  const local = interfaceOf(address);
+  if (local === undefined) return () => false;
+  const mask = local.prefixLength === 0 ? 0 : (~0 << (32 - local.prefixLength)) >>> 0;
+  const net = (ipv4ToInt(address) & mask) >>> 0;
+  return (source) => {
+    const v4 = source.startsWith('::ffff:') ? source.slice(7) : source;
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v4) || v4 === gateway) return false;
+    return ((ipv4ToInt(v4) & mask) >>> 0) === net;
+  };
 }

@@ -59,6 +59,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
         lan: { mode: 'unicast', group: s.lanGroup, port: s.lanPort, peers: NODES, secret, bindAddress: address },
         election: electionSettings(s),
         allowLoopbackWan: true,
+        portal: { password: s.password, lanOpen: false },
       },
     );
     agent.onEvent((e) => {
@@ -104,6 +105,7 @@ function printUrls(agents: Agent[], say: (l: string) => void): void {
   const st = agents.map((a) => a.status());
   const rep = st.find((x) => x.role === 'representative');
   say(`  Portal, served by the representative ${rep?.name ?? '(none yet)'}:  ${rep?.representative?.url ?? 'not ready'}`);
+  say(`  Password (user admin): ${agents[0]?.password?.value ?? 'not ready'}`);
   for (const x of st) {
     const self = x.nodes.find((n) => n.self);
     say(`  ${x.name.padEnd(12)} ${(self?.url ?? 'no public port yet').padEnd(26)} LAN ${self?.lanUrl ?? ''}  ${x.role}`);

@@ -92,6 +92,7 @@ export function agentOptions(s: Settings, net: LocalNetwork, env: NodeJS.Process
     lan: { mode: s.lanMode, group: s.lanGroup, port: s.lanPort, peers: s.peers, secret: s.secret },
     election: electionSettings(s),
     dataDir: resolveDataDir(s.dataDir, env),
+    portal: { password: s.password, lanOpen: s.lanOpen },
   };
   return { options, identity };
 }

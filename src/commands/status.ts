@@ -1,3 +1,5 @@
+import { resolveDataDir } from '../agent/identity.js';
+import { resolveCredentials } from '../portal/auth.js';
 import type { NodeStatus } from '../portal/status.js';
 import type { CommandContext } from './main.js';
 
@@ -6,8 +8,22 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
   const s = ctx.config.settings;
   const url = typeof ctx.options.url === 'string' ? ctx.options.url : `http://127.0.0.1:${s.httpPort}/api/status`;
   let status: NodeStatus;
+  // The same password the node uses: from the setting, the fleet secret or its data directory.
+  // Only readable where the node's data directory is, which is the point: this runs on the node.
+  let password: string | undefined;
   try {
-    const res = await fetch(url, { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(s.routerTimeout)]) });
+    const dataDir = resolveDataDir(s.dataDir, ctx.io.env);
+    const creds = await resolveCredentials({ password: s.password, secret: s.secret, dataDir: undefined });
+    password = s.password !== '' || s.secret !== '' ? creds.password : await readPassword(dataDir);
+  } catch {
+    password = undefined;
+  }
+  try {
+    const headers: Record<string, string> = password ? { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } : {};
+    const res = await fetch(url, { headers, signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(s.routerTimeout)]) });
+    if (res.status === 401) {
+      throw new Error('the node wants a password this command does not have: run it with the same FRONTDOOR_SECRET/FRONTDOOR_PASSWORD and --data-dir as the node');
+    }
     if (!res.ok) throw new Error(`the node answered ${res.status} ${res.statusText}`);
     status = (await res.json()) as NodeStatus;
   } catch (err) {
@@ -15,8 +31,18 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
     ctx.io.stderr(`frontdoor status: cannot reach the node at ${url} (${why}). Is \`frontdoor run\` running, with this --http-port?\n`);
     return 1;
   }
-  ctx.io.stdout(ctx.options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+  ctx.io.stdout(ctx.options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, password));
   return 0;
+}
+
+async function readPassword(dataDir: string): Promise<string | undefined> {
+  const { readFile } = await import('node:fs/promises');
+  const { passwordFile } = await import('../portal/auth.js');
+  try {
+    return (await readFile(passwordFile(dataDir), 'utf8')).trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function seconds(ms: number): string {
@@ -25,7 +51,7 @@ function seconds(ms: number): string {
   return `${Math.round(ms / 3_600_000)} h`;
 }
 
-export function formatStatus(s: NodeStatus): string {
+export function formatStatus(s: NodeStatus, password?: string): string {
   const out: string[] = [];
   const role = s.role === 'representative' ? 'the representative' : s.role === 'follower' ? 'a member' : s.role;
   out.push(`Node        ${s.name} (id ${s.id}) is ${role}, for ${seconds(s.roleSinceMs)}`);
@@ -44,6 +70,7 @@ export function formatStatus(s: NodeStatus): string {
   out.push(
     `LAN         ${s.lan.mode}, port ${s.lan.port}, ${s.lan.authenticated ? 'authenticated' : 'NOT authenticated (set FRONTDOOR_SECRET)'}; ${s.lan.dropped} of ${s.lan.received} messages dropped`,
   );
+  if (password !== undefined) out.push(`Password    ${password}  (user admin; the portal's login on every node)`);
   out.push(`Nodes (${s.nodes.length}):`);
   const width = Math.max(...s.nodes.map((n) => n.name.length), 4);
   for (const n of s.nodes) {

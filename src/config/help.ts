@@ -3,6 +3,7 @@ import { SETTINGS, type SettingSpec } from './settings.js';
 const GROUPS: Record<SettingSpec['group'], string> = {
   router: 'Router',
   node: 'Node',
+  portal: 'Portal',
   lan: 'LAN protocol',
   election: 'Election and failover',
   logging: 'Logging',

@@ -17,7 +17,7 @@ export interface SettingSpec<T = unknown> {
   /** How the default reads in help when it is computed at run time. */
   defaultText?: string;
   help: string;
-  group: 'router' | 'node' | 'lan' | 'election' | 'logging';
+  group: 'router' | 'node' | 'portal' | 'lan' | 'election' | 'logging';
   choices?: readonly string[];
   min?: number;
   max?: number;
@@ -177,6 +177,25 @@ export const SETTINGS = [
     defaultText: '/data when it exists (balena), else ~/.local/state/frontdoor',
     help: 'Where the node keeps what must survive a restart (the router it found last).',
     group: 'node',
+  }),
+  spec({
+    key: 'password',
+    flag: '--password',
+    env: 'FRONTDOOR_PASSWORD',
+    type: 'string',
+    default: '',
+    defaultText: 'derived from the fleet secret, else made at first start and kept in the data directory',
+    help: 'The portal password (user admin for HTTP basic auth): one login serves every node. Prefer the environment (a balena fleet variable); flags show in ps. frontdoor status prints it.',
+    group: 'portal',
+  }),
+  spec({
+    key: 'lanOpen',
+    flag: '--lan-open',
+    env: 'FRONTDOOR_LAN_OPEN',
+    type: 'bool',
+    default: false,
+    help: "Let clients of this node's subnet in without a login. Risk: anyone on your Wi-Fi sees every camera; the router's own address never counts, since some routers make internet clients look like it.",
+    group: 'portal',
   }),
   spec({
     key: 'secret',
@@ -348,6 +367,8 @@ export interface Settings {
   httpPort: number;
   portalPort: number;
   dataDir: string;
+  password: string;
+  lanOpen: boolean;
   secret: string;
   lanMode: 'multicast' | 'broadcast' | 'unicast';
   lanGroup: string;

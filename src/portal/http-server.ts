@@ -1,30 +1,25 @@
 import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../runtime/log.js';
-import { nodePage, portalPage } from './pages.js';
-import type { NodeStatus } from './status.js';
 
 /**
  * The node's two HTTP listeners: its own page on its own port, always; the portal on the portal
  * port, only while it is representative. Closing the portal drops its open connections too, so
  * a node that stepped down never answers for the well-known port through a kept-alive socket.
+ * Request limits live here, below the application: headers 8 KiB, 5 s to send them, 10 s a
+ * request.
  */
 
 export interface NodeHttpServerInit {
   listenAddress: string;
   httpPort: number;
   portalPort: number;
-  status: () => NodeStatus;
+  /** The node's own page and API (createPortalApp with which = 'node'). */
+  nodeApp: RequestListener;
+  /** The portal (which = 'portal'), served only while representative. */
+  portalApp: RequestListener;
 }
-
-const HEADERS = {
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'self'",
-  'cache-control': 'no-store',
-};
 
 export class HttpListenError extends Error {
   readonly code = 'FD_HTTP_LISTEN';
@@ -54,12 +49,12 @@ export class NodeHttpServer {
 
   async listenNodePage(): Promise<void> {
     if (this.nodeServer) return;
-    this.nodeServer = await this.listen(this.init.httpPort, (req, res) => this.route('node', req, res));
+    this.nodeServer = await this.listen(this.init.httpPort, this.init.nodeApp);
   }
 
   async openPortal(): Promise<void> {
     if (this.portalServer) return;
-    this.portalOpening ??= this.listen(this.init.portalPort, (req, res) => this.route('portal', req, res)).then(
+    this.portalOpening ??= this.listen(this.init.portalPort, this.init.portalApp).then(
       (s) => {
         this.portalServer = s;
         this.portalOpening = undefined;
@@ -86,7 +81,7 @@ export class NodeHttpServer {
     if (s) await closeServer(s);
   }
 
-  private listen(port: number, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
+  private listen(port: number, handler: RequestListener): Promise<Server> {
     const server = createServer({ maxHeaderSize: 8192, requestTimeout: 10_000, headersTimeout: 5_000 }, handler);
     server.keepAliveTimeout = 5_000;
     server.on('clientError', (_err: Error, socket: Socket) => {
@@ -109,42 +104,6 @@ export class NodeHttpServer {
       });
     });
   }
-
-  private route(which: 'node' | 'portal', req: IncomingMessage, res: ServerResponse): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
-      return;
-    }
-    const path = (req.url ?? '/').split('?')[0];
-    try {
-      switch (path) {
-        case '/':
-          send(res, 200, 'text/html; charset=utf-8', which === 'portal' ? portalPage(this.init.status()) : nodePage(this.init.status()));
-          return;
-        case '/api/status':
-          send(res, 200, 'application/json', `${JSON.stringify(this.init.status())}\n`);
-          return;
-        case '/api/nodes':
-          send(res, 200, 'application/json', `${JSON.stringify(this.init.status().nodes)}\n`);
-          return;
-        case '/healthz':
-          send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
-          return;
-        default:
-          send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
-      }
-    } catch (err) {
-      // Never the stack: the page is on the internet.
-      this.log.error('request failed', { path, error: err instanceof Error ? err.message : String(err) });
-      send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
-    }
-  }
-}
-
-function send(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
-  const buf = Buffer.from(body);
-  res.writeHead(status, { ...HEADERS, 'content-type': type, 'content-length': buf.length, ...extra });
-  res.end(res.req.method === 'HEAD' ? undefined : buf);
 }
 
 function closeServer(s: Server): Promise<void> {

@@ -2,40 +2,94 @@ import type { NodeStatus, PeerStatus } from './status.js';
 
 /**
  * Server-rendered pages. Every value that came from the LAN or the router goes through `esc`:
- * a node's name is whatever its owner typed, and the pages are on the internet.
+ * a node's name is whatever its owner typed, and the pages are on the internet. The one script
+ * (/portal.js, script-src 'self') only polls /api/status and reloads when something changed.
  */
 
 export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-const STYLE = `body{font:16px/1.4 system-ui,sans-serif;margin:0 auto;max-width:46rem;padding:1rem;color:#222}
-h1{font-size:1.4rem;margin:.2rem 0 1rem}ul{list-style:none;padding:0}
-li{border:1px solid #ccc;border-radius:.5rem;padding:.7rem;margin:.5rem 0}
-.role{font-size:.8rem;color:#555}.rep{border-color:#2a7}small{color:#666}a{word-break:break-all}`;
+const STYLE = `body{font:16px/1.45 system-ui,sans-serif;margin:0 auto;max-width:52rem;padding:1rem;color:#1d1d1f;background:#fafafa}
+h1{font-size:1.35rem;margin:.2rem 0 .8rem}h2{font-size:1.05rem;margin:1.4rem 0 .5rem}
+ul.cards{list-style:none;padding:0;display:grid;gap:.6rem;grid-template-columns:repeat(auto-fill,minmax(15rem,1fr))}
+.card{background:#fff;border:1px solid #d0d0d5;border-radius:.6rem;padding:.75rem}.card.rep{border-color:#1a7f4b;box-shadow:0 0 0 1px #1a7f4b}
+.role{font-size:.8rem;color:#555}.off{color:#a33}.note{background:#fff7e0;border:1px solid #e6c75a;border-radius:.5rem;padding:.6rem .8rem}
+table{border-collapse:collapse;width:100%;font-size:.85rem}td,th{border-bottom:1px solid #ddd;padding:.25rem .35rem;text-align:left}
+small,.muted{color:#666}a{word-break:break-all;color:#0b5cad}form.inline{display:inline}
+input,button{font:inherit;padding:.45rem .6rem}button{cursor:pointer}`;
 
-function page(title: string, body: string, refreshSeconds?: number): string {
-  const refresh = refreshSeconds ? `<meta http-equiv="refresh" content="${refreshSeconds}">` : '';
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">${refresh}<title>${esc(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+function page(title: string, body: string, withScript: boolean): string {
+  const script = withScript ? '<script src="/portal.js" defer></script>' : '';
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title><style>${STYLE}</style>${script}</head><body>${body}</body></html>`;
 }
 
 function ago(ms: number): string {
-  if (ms < 2000) return 'now';
-  if (ms < 120_000) return `${Math.round(ms / 1000)} s ago`;
-  return `${Math.round(ms / 60_000)} min ago`;
+  if (ms < 3000) return 'online';
+  if (ms < 120_000) return `last seen ${Math.round(ms / 1000)} s ago`;
+  return `last seen ${Math.round(ms / 60_000)} min ago`;
 }
 
-function nodeItem(p: PeerStatus): string {
-  const link = p.url ? `<a class="node-link" href="${esc(p.url)}">${esc(p.url)}</a>` : '<small>no public port yet</small>';
-  return `<li class="node${p.representative ? ' rep' : ''}" data-id="${esc(p.id)}"><strong class="node-name">${esc(p.name)}</strong> <span class="role">${p.representative ? 'representative' : 'member'}${p.self ? ', this node' : ''}</span><br>${link}<br><small>LAN <a href="${esc(p.lanUrl)}">${esc(p.lanUrl)}</a> · seen ${ago(p.lastSeenMsAgo)}</small></li>`;
+function card(p: PeerStatus): string {
+  const link = p.url ? `<a class="node-link" href="${esc(p.url)}">${esc(p.url)}</a>` : '<span class="muted">no public port yet</span>';
+  const seen = ago(p.lastSeenMsAgo);
+  return (
+    `<li class="card node${p.representative ? ' rep' : ''}" data-id="${esc(p.id)}">` +
+    `<strong class="node-name">${esc(p.name)}</strong> <span class="role">${p.representative ? 'representative' : 'member'}${p.self ? ' · this node' : ''}</span><br>` +
+    `${link}<br><small>LAN <a class="lan-link" href="${esc(p.lanUrl)}">${esc(p.lanUrl)}</a> · <span class="${seen === 'online' ? '' : 'off'}">${seen}</span></small></li>`
+  );
 }
+
+const WAN_TEXT: Record<string, string> = {
+  public: 'public: links work from the internet',
+  private: 'private: another router sits between this one and the internet (double NAT); links will not work from outside',
+  cgnat: "carrier-grade NAT: your provider's NAT is in the way; links will not work from outside",
+  reserved: 'reserved: not reachable from the internet',
+  loopback: "loopback: the demo's stand-in for a WAN address",
+  unknown: 'not an IPv4 address',
+};
+
+function notes(s: NodeStatus): string {
+  const out: string[] = [];
+  if (s.router.protocol === null) out.push(`The router did not answer UPnP, NAT-PMP or PCP (${esc(s.router.error ?? 'not found')}): turn UPnP or NAT-PMP on in its settings. Only LAN links work meanwhile.`);
+  if (s.wanAddress === null && s.router.protocol !== null) out.push('The router has not told its WAN address yet.');
+  else if (s.wanAddressClass !== null && s.wanAddressClass !== 'public' && s.wanAddressClass !== 'loopback') out.push(`The WAN address is ${esc(WAN_TEXT[s.wanAddressClass] ?? s.wanAddressClass)}.`);
+  if (s.nodes.length <= 1) out.push('Only this node is here so far: other nodes appear as they start (same LAN, same FRONTDOOR_SECRET).');
+  return out.map((n) => `<p class="note">${n}</p>`).join('');
+}
+
+function routerSection(s: NodeStatus): string {
+  const wan = s.wanAddress ? `${esc(s.wanAddress)} <small>(${esc(WAN_TEXT[s.wanAddressClass ?? 'unknown'] ?? '')})</small>` : 'not known yet';
+  const rows = (s.routerMappings ?? [])
+    .map(
+      (m) =>
+        `<tr class="${m.frontdoor ? 'fd' : 'other'}"><td>${m.protocol} ${m.externalPort}</td><td>${esc(m.internalClient)}:${m.internalPort}</td><td>${esc(m.description)}</td><td>${m.leaseSeconds > 0 ? `${m.leaseSeconds} s` : 'permanent'}</td><td>${m.frontdoor ? 'frontdoor' : 'other'}</td></tr>`,
+    )
+    .join('');
+  const table =
+    s.routerMappings === null
+      ? '<p class="muted">The mapping table is read by the representative over UPnP; this router or protocol does not list it.</p>'
+      : `<table id="mappings"><tr><th>port</th><th>to</th><th>description</th><th>lease</th><th>by</th></tr>${rows}</table>`;
+  const events = s.events.length
+    ? `<ul id="events">${s.events
+        .slice(-8)
+        .reverse()
+        .map((e) => `<li><small>${esc(e.at.slice(0, 19).replace('T', ' '))}</small> ${esc(e.what)}</li>`)
+        .join('')}</ul>`
+    : '';
+  return `<h2>Router</h2><p>WAN address: ${wan}<br>Protocol: ${esc(s.router.protocol ?? 'none')} at ${esc(s.router.gateway)}</p>${table}${events ? `<h2>Recent events</h2>${events}` : ''}`;
+}
+
+const LOGOUT = '<form class="inline" method="post" action="/logout"><button type="submit">Log out</button></form>';
 
 /** The representative's page on the well-known port: every node, linked by host name (claims 8, 9). */
 export function portalPage(s: NodeStatus): string {
   const nodes = [...s.nodes].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
-  const wan = s.wanAddress ? `WAN address ${esc(s.wanAddress)}` : 'WAN address not known yet';
-  const body = `<h1>frontdoor · ${nodes.length} node${nodes.length === 1 ? '' : 's'}</h1><p><small>${wan} · served by ${esc(s.name)}</small></p><ul id="nodes">${nodes.map(nodeItem).join('')}</ul>`;
-  return page('frontdoor', body, 5);
+  const body =
+    `<h1>frontdoor · ${nodes.length} node${nodes.length === 1 ? '' : 's'}</h1>` +
+    `<p><small>served by ${esc(s.name)}</small> ${LOGOUT}</p>${notes(s)}` +
+    `<ul class="cards" id="nodes">${nodes.map(card).join('')}</ul>${routerSection(s)}`;
+  return page('frontdoor', body, true);
 }
 
 /** A node's own page on its own port. */
@@ -45,6 +99,42 @@ export function nodePage(s: NodeStatus): string {
       ? `Representative: <a id="portal-link" href="${esc(s.representative.url)}">${esc(s.representative.name)}</a>`
       : `Representative: ${esc(s.representative.name)}`
     : 'No representative yet';
-  const body = `<h1 id="node-name">${esc(s.name)}</h1><p class="role" id="role">${esc(s.role)}</p><p>${rep}</p><p><small>public port ${s.ports.public || 'none yet'} · local port ${s.ports.local}</small></p>`;
-  return page(s.name, body, 10);
+  const body =
+    `<h1 id="node-name">${esc(s.name)}</h1><p class="role" id="role">${esc(s.role)}</p><p>${rep}</p>` +
+    `<p><small>public port ${s.ports.public || 'none yet'} · local port ${s.ports.local}</small> ${LOGOUT}</p>${notes(s)}`;
+  return page(s.name, body, true);
 }
+
+export function loginPage(opts: { failed?: boolean; waitSeconds?: number; hint: string }): string {
+  const msg = opts.waitSeconds
+    ? `<p class="note" id="login-error">Too many wrong passwords from your address: wait ${opts.waitSeconds} s.</p>`
+    : opts.failed
+      ? '<p class="note" id="login-error">Wrong password.</p>'
+      : '';
+  const body =
+    `<h1>frontdoor</h1>${msg}<form id="login" method="post" action="/login">` +
+    '<label for="password">Password</label><br><input id="password" name="password" type="password" autocomplete="current-password" required autofocus> ' +
+    `<button type="submit">Log in</button></form><p><small>${esc(opts.hint)}</small></p>`;
+  return page('frontdoor: log in', body, false);
+}
+
+/** Polls the status and reloads the page when the nodes, their roles or links change. */
+export const PORTAL_SCRIPT = `(() => {
+  let last;
+  const key = (s) => JSON.stringify([s.role, s.representative && s.representative.id, s.wanAddress,
+    s.nodes.map((n) => [n.id, n.name, n.representative, n.url, n.lastSeenMsAgo < 3000])]);
+  const tick = async () => {
+    try {
+      const r = await fetch('/api/status', { credentials: 'same-origin', cache: 'no-store' });
+      if (r.status === 401) { location.assign('/login'); return; }
+      if (r.ok) {
+        const k = key(await r.json());
+        if (last !== undefined && k !== last) { location.reload(); return; }
+        last = k;
+      }
+    } catch {}
+    setTimeout(tick, 3000);
+  };
+  tick();
+})();
+`;

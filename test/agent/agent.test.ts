@@ -25,8 +25,10 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 
   }
 }
 
+const PASSWORD = 'agent-test-password';
+
 async function get(url: string): Promise<{ status: number; type: string; body: string }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  const res = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` }, signal: AbortSignal.timeout(2000) });
   return { status: res.status, type: res.headers.get('content-type') ?? '', body: await res.text() };
 }
 
@@ -62,6 +64,7 @@ describe('agents on loopback behind the embedded router', () => {
         lan: { mode: 'unicast', group: '239.255.70.68', port: lanPort, peers: ADDRS, secret, bindAddress: address },
         election: { leaseMs: 6000, routerTimeoutMs: 1000, retryIntervalMs: 300, inquiryIntervalMs: 200, silenceTimeoutMs: 1000, leaderlessTimeoutMs: 1000, startupListenMs: 700, probeIntervalMs: 200, probeTimeoutMs: 150 },
         allowLoopbackWan: true,
+        portal: { password: PASSWORD, lanOpen: false },
       };
       return new Agent({ clock: systemClock, logger: silentLogger }, opts);
     });

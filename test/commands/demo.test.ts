@@ -47,10 +47,14 @@ describe('frontdoor demo', () => {
     assert.ok(portal, `portal line in:\n${out}\n${err}`);
     const nodes = [...out.matchAll(/^\s+(demo-node-\d)\s+(http:\/\/127\.0\.1\.1:\d+\/)/gm)];
     assert.equal(nodes.length, 3, out);
-    const list = (await (await fetch(`${portal[2]}api/nodes`)).json()) as Array<{ name: string }>;
+    const password = /Password \(user admin\): (\S+)/.exec(out)?.[1];
+    assert.ok(password, out);
+    const auth = { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` };
+    assert.equal((await fetch(`${portal[2]}api/nodes`)).status, 401, 'locked without the password');
+    const list = (await (await fetch(`${portal[2]}api/nodes`, { headers: auth })).json()) as Array<{ name: string }>;
     assert.deepEqual(list.map((n) => n.name).sort(), ['demo-node-1', 'demo-node-2', 'demo-node-3']);
     for (const [, name, url] of nodes) {
-      const st = (await (await fetch(`${url}api/status`)).json()) as { name: string };
+      const st = (await (await fetch(`${url}api/status`, { headers: auth })).json()) as { name: string };
       assert.equal(st.name, name);
     }
     assert.equal(await exited, 0, err);

@@ -1,0 +1,189 @@
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from '../runtime/log.js';
+import type { LoginThrottle, PortalCredentials } from './auth.js';
+import { SESSION_COOKIE, SESSION_TTL_MS, basicAuthPassword, cookieValue, passwordMatches, signSession, verifySession } from './auth.js';
+import { PORTAL_SCRIPT, loginPage, nodePage, portalPage } from './pages.js';
+import type { NodeStatus } from './status.js';
+
+/**
+ * The HTTP application of one listener (the node's own page, or the portal while
+ * representative), on Express. Locked by default: everything but /healthz, /login and the
+ * script needs the session cookie or HTTP basic auth (`admin`, the password); LAN clients may be
+ * let in without it when the user asked for that (`--lan-open`).
+ */
+
+export interface PortalAppOptions {
+  which: 'node' | 'portal';
+  status: () => NodeStatus;
+  credentials: PortalCredentials;
+  /** Shared by a node's listeners: an address slowed on one is slowed on the other. */
+  throttle: LoginThrottle;
+  /** Whether a source address counts as this LAN for `lanOpen`. */
+  isLan: (address: string) => boolean;
+  lanOpen: boolean;
+  logger: Logger;
+  now?: () => number;
+  counters: PortalCounters;
+  /** What the login page says about where the password is. */
+  passwordHint: string;
+}
+
+export interface PortalCounters {
+  requests: number;
+  loginFailures: number;
+  loginsThrottled: number;
+  unauthorized: number;
+}
+
+export function newCounters(): PortalCounters {
+  return { requests: 0, loginFailures: 0, loginsThrottled: 0, unauthorized: 0 };
+}
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'cache-control': 'no-store',
+};
+
+export function createPortalApp(o: PortalAppOptions): express.Express {
+  const now = o.now ?? Date.now;
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('trust proxy', false);
+  app.use((_req, res, next) => {
+    o.counters.requests++;
+    res.set(SECURITY_HEADERS);
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok\n');
+  });
+  app.get('/portal.js', (_req, res) => {
+    res.type('text/javascript').send(PORTAL_SCRIPT);
+  });
+  app.get('/login', (req, res) => {
+    if (authorized(req)) return res.redirect(303, '/');
+    res.type('html').send(loginPage({ hint: o.passwordHint }));
+  });
+  app.post('/login', express.urlencoded({ extended: false, limit: '2kb', parameterLimit: 5 }), (req, res) => {
+    const from = source(req);
+    const wait = o.throttle.waitMs(from);
+    if (wait > 0) {
+      o.counters.loginsThrottled++;
+      const s = Math.ceil(wait / 1000);
+      res.status(429).set('retry-after', String(s)).type('html').send(loginPage({ waitSeconds: s, hint: o.passwordHint }));
+      return;
+    }
+    const given = typeof req.body?.password === 'string' ? (req.body.password as string) : '';
+    if (!passwordMatches(given, o.credentials.password)) {
+      o.throttle.failed(from);
+      o.counters.loginFailures++;
+      o.logger.warn('wrong portal password', { from });
+      res.status(401).type('html').send(loginPage({ failed: true, hint: o.passwordHint }));
+      return;
+    }
+    o.throttle.succeeded(from);
+    res.cookie(SESSION_COOKIE, signSession(o.credentials.sessionKey, now()), {
+      httpOnly: true,
+      sameSite: 'lax',
+      path: '/',
+      maxAge: SESSION_TTL_MS,
+    });
+    res.redirect(303, '/');
+  });
+  app.post('/logout', (_req, res) => {
+    res.clearCookie(SESSION_COOKIE, { path: '/' });
+    res.redirect(303, '/login');
+  });
+
+  // Everything below shows a node, an address or a picture: locked.
+  app.use((req, res, next) => {
+    if (authorized(req)) return next();
+    o.counters.unauthorized++;
+    const wantsHtml = req.method === 'GET' && req.path === '/' && (req.get('accept') ?? '').includes('text/html');
+    if (wantsHtml) {
+      res.status(401).type('html').send(loginPage({ hint: o.passwordHint }));
+      return;
+    }
+    res.status(401).set('www-authenticate', 'Basic realm="frontdoor", charset="UTF-8"').json({ error: 'login required' });
+  });
+
+  app.get('/', (_req, res) => {
+    const s = o.status();
+    res.type('html').send(o.which === 'portal' ? portalPage(s) : nodePage(s));
+  });
+  app.get('/api/status', (_req, res) => {
+    res.json(o.status());
+  });
+  app.get('/api/nodes', (_req, res) => {
+    res.json(o.status().nodes);
+  });
+  app.get('/metrics', (_req, res) => {
+    res.type('text/plain; version=0.0.4').send(metrics(o.status(), o.counters));
+  });
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  // Never a stack or a version: the page is on the internet.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = (err as { status?: unknown })?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json({ error: status === 413 ? 'request too large' : 'bad request' });
+      return;
+    }
+    o.logger.error('request failed', { path: req.path, error: err instanceof Error ? err.message : String(err) });
+    res.status(500).json({ error: 'internal error' });
+  });
+  return app;
+
+  function authorized(req: Request): boolean {
+    if (verifySession(o.credentials.sessionKey, cookieValue(req.get('cookie'), SESSION_COOKIE), now())) return true;
+    const basic = basicAuthPassword(req.get('authorization'));
+    if (basic !== undefined) {
+      const from = source(req);
+      if (o.throttle.waitMs(from) > 0) return false;
+      if (passwordMatches(basic, o.credentials.password)) return true;
+      o.throttle.failed(from);
+      o.counters.loginFailures++;
+      return false;
+    }
+    return o.lanOpen && o.isLan(source(req));
+  }
+}
+
+function source(req: Request): string {
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+function metrics(s: NodeStatus, c: PortalCounters): string {
+  const lines = [
+    '# HELP frontdoor_nodes Nodes this node knows, itself included.',
+    '# TYPE frontdoor_nodes gauge',
+    `frontdoor_nodes ${s.nodes.length}`,
+    '# HELP frontdoor_representative 1 while this node is the representative.',
+    '# TYPE frontdoor_representative gauge',
+    `frontdoor_representative ${s.role === 'representative' ? 1 : 0}`,
+    '# TYPE frontdoor_lan_messages_received_total counter',
+    `frontdoor_lan_messages_received_total ${s.lan.received}`,
+    '# TYPE frontdoor_lan_messages_dropped_total counter',
+    `frontdoor_lan_messages_dropped_total ${s.lan.dropped}`,
+    '# TYPE frontdoor_http_requests_total counter',
+    `frontdoor_http_requests_total ${c.requests}`,
+    '# TYPE frontdoor_http_unauthorized_total counter',
+    `frontdoor_http_unauthorized_total ${c.unauthorized}`,
+    '# TYPE frontdoor_login_failures_total counter',
+    `frontdoor_login_failures_total ${c.loginFailures}`,
+    '# TYPE frontdoor_login_throttled_total counter',
+    `frontdoor_login_throttled_total ${c.loginsThrottled}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,171 @@
+import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * Who may see the portal. One password for the fleet, one session key for the fleet: browsers
+ * send a host's cookies to every port of it, so a session made on the representative's port is
+ * good on every node's own port when all nodes sign with the same key.
+ *
+ * - The password: FRONTDOOR_PASSWORD, else derived from the fleet secret (every node derives the
+ *   same one), else made at random on first start and kept in the data directory (that node only).
+ * - The session key: derived from the fleet secret, else random and kept beside the password.
+ */
+
+export const SESSION_COOKIE = 'fd_session';
+/** A session lasts this long; the browser is asked to keep it as long. */
+export const SESSION_TTL_MS = 7 * 24 * 3600 * 1000;
+const PASSWORD_FILE = 'portal-password';
+const KEY_FILE = 'session-key';
+const SALT = Buffer.from('frontdoor portal v1', 'utf8');
+
+export interface PortalCredentials {
+  password: string;
+  /** Where the password came from: shown in `frontdoor status` and the log. */
+  passwordSource: 'setting' | 'fleet-secret' | 'generated' | 'data-dir';
+  sessionKey: Buffer;
+}
+
+/** 20 characters from an alphabet without look-alikes: about 100 bits, typeable on a phone. */
+function makePassword(bytes: Buffer): string {
+  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789';
+  let out = '';
+  for (let i = 0; i < 20; i++) {
+    out += alphabet[bytes[i]! % 32];
+    if (i % 5 === 4 && i < 19) out += '-';
+  }
+  return out;
+}
+
+export async function resolveCredentials(opts: { password: string; secret: string; dataDir?: string }): Promise<PortalCredentials> {
+  const fromSecret = (info: string, n: number) => Buffer.from(hkdfSync('sha256', Buffer.from(opts.secret, 'utf8'), SALT, info, n));
+  let sessionKey: Buffer;
+  if (opts.secret !== '') sessionKey = fromSecret('session key', 32);
+  else sessionKey = Buffer.from(await kept(opts.dataDir, KEY_FILE, () => randomBytes(32).toString('hex')), 'hex');
+  if (opts.password !== '') return { password: opts.password, passwordSource: 'setting', sessionKey };
+  if (opts.secret !== '') return { password: makePassword(fromSecret('portal password', 20)), passwordSource: 'fleet-secret', sessionKey };
+  let generated = false;
+  const password = await kept(opts.dataDir, PASSWORD_FILE, () => {
+    generated = true;
+    return makePassword(randomBytes(20));
+  });
+  return { password, passwordSource: generated ? 'generated' : 'data-dir', sessionKey };
+}
+
+/** A value kept in the data directory (mode 600), made once. Without a directory: made each start. */
+async function kept(dir: string | undefined, name: string, make: () => string): Promise<string> {
+  if (dir === undefined) return make();
+  const file = join(dir, name);
+  try {
+    const v = (await readFile(file, 'utf8')).trim();
+    if (v.length >= 16 && v.length <= 128) return v;
+  } catch {
+    // not made yet
+  }
+  const v = make();
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${v}\n`, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
+  return v;
+}
+
+/** The password file's path, for `frontdoor status`. */
+export function passwordFile(dataDir: string): string {
+  return join(dataDir, PASSWORD_FILE);
+}
+
+/** Compares in constant time whatever the lengths (hashes first, so the length leaks nothing). */
+export function passwordMatches(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given, 'utf8').digest();
+  const b = createHash('sha256').update(expected, 'utf8').digest();
+  return timingSafeEqual(a, b);
+}
+
+/** `v1.<expiry ms base36>.<nonce>.<mac>`: stateless, so any node with the key accepts it. */
+export function signSession(key: Buffer, now: number, ttlMs = SESSION_TTL_MS): string {
+  const body = `v1.${(now + ttlMs).toString(36)}.${randomBytes(9).toString('base64url')}`;
+  return `${body}.${mac(key, body)}`;
+}
+
+export function verifySession(key: Buffer, token: string | undefined, now: number): boolean {
+  if (token === undefined || token.length > 200) return false;
+  const parts = token.split('.');
+  if (parts.length !== 4 || parts[0] !== 'v1') return false;
+  const [, exp, nonce, tag] = parts as [string, string, string, string];
+  if (!/^[0-9a-z]{1,12}$/.test(exp) || !/^[A-Za-z0-9_-]{12}$/.test(nonce) || !/^[A-Za-z0-9_-]{43}$/.test(tag)) return false;
+  const want = Buffer.from(mac(key, `v1.${exp}.${nonce}`), 'utf8');
+  const got = Buffer.from(tag, 'utf8');
+  if (!timingSafeEqual(want, got)) return false;
+  return Number.parseInt(exp, 36) > now;
+}
+
+function mac(key: Buffer, body: string): string {
+  return createHmac('sha256', key).update(body).digest('base64url');
+}
+
+/** The value of one cookie from a Cookie header, or undefined. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (header === undefined || header.length > 8192) return undefined;
+  for (const part of header.split(';')) {
+    const i = part.indexOf('=');
+    if (i < 0) continue;
+    if (part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+/** `Authorization: Basic …` → the password when the user is `admin`, else undefined. */
+export function basicAuthPassword(header: string | undefined): string | undefined {
+  if (header === undefined || header.length > 1024) return undefined;
+  const m = /^Basic ([A-Za-z0-9+/=]{1,1000})$/i.exec(header.trim());
+  if (!m) return undefined;
+  const text = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const i = text.indexOf(':');
+  if (i < 0 || text.slice(0, i) !== 'admin') return undefined;
+  return text.slice(i + 1);
+}
+
+/**
+ * Wrong passwords per source address: the first few (5) are compared at once; from the fifth
+ * wrong one on, each costs a growing wait
+ * (1 s, 2 s, 4 s … up to 60 s) before another attempt is even compared. Bounded in memory: the
+ * least recently seen addresses are forgotten first.
+ */
+export class LoginThrottle {
+  private readonly byAddress = new Map<string, { failures: number; blockedUntil: number; lastSeen: number }>();
+  constructor(
+    private readonly now: () => number,
+    private readonly free = 5,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  /** Milliseconds this address must still wait; 0 = may try now. */
+  waitMs(address: string): number {
+    const e = this.byAddress.get(address);
+    return e === undefined ? 0 : Math.max(0, e.blockedUntil - this.now());
+  }
+
+  failed(address: string): void {
+    const now = this.now();
+    const e = this.byAddress.get(address) ?? { failures: 0, blockedUntil: 0, lastSeen: now };
+    e.failures++;
+    e.lastSeen = now;
+    if (e.failures >= this.free) e.blockedUntil = now + Math.min(60_000, 1000 * 2 ** Math.min(6, e.failures - this.free));
+    this.byAddress.delete(address);
+    this.byAddress.set(address, e);
+    if (this.byAddress.size > this.maxEntries) {
+      const oldest = this.byAddress.keys().next().value;
+      if (oldest !== undefined) this.byAddress.delete(oldest);
+    }
+  }
+
+  succeeded(address: string): void {
+    this.byAddress.delete(address);
+  }
+
+  get tracked(): number {
+    return this.byAddress.size;
+  }
+}

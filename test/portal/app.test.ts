@@ -1,0 +1,279 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { createPortalApp, newCounters } from '../../src/portal/app.js';
+import type { PortalAppOptions } from '../../src/portal/app.js';
+import {
+  LoginThrottle,
+  basicAuthPassword,
+  cookieValue,
+  passwordMatches,
+  resolveCredentials,
+  signSession,
+  verifySession,
+} from '../../src/portal/auth.js';
+import type { NodeStatus } from '../../src/portal/status.js';
+import { silentLogger } from '../../src/runtime/log.js';
+
+const EVIL = '<script>alert(1)</script>';
+
+function status(): NodeStatus {
+  const node = (name: string, i: number, rep: boolean) => ({
+    id: `id${i}`,
+    name,
+    self: i === 0,
+    representative: rep,
+    addresses: [`192.168.77.${10 + i}`],
+    localPort: 8081,
+    publicPort: 8081 + i,
+    url: `http://203.0.114.1:${8081 + i}/`,
+    lanUrl: `http://192.168.77.${10 + i}:8081/`,
+    lastSeenMsAgo: 0,
+    camera: false,
+  });
+  return {
+    name: 'garden',
+    id: 'id0',
+    role: 'representative',
+    roleSinceMs: 1000,
+    uptimeMs: 2000,
+    representative: { id: 'id0', name: 'garden', url: 'http://203.0.114.1:8080/' },
+    wanAddress: '203.0.114.1',
+    wanAddressClass: 'public',
+    ports: { local: 8081, public: 8081, wellKnown: 8080, portal: 8080 },
+    floatingAddress: null,
+    router: { protocol: 'upnp-igd2', gateway: '192.168.77.1', localAddress: '192.168.77.10', error: null },
+    routerMappings: [
+      { protocol: 'TCP', externalPort: 8080, internalClient: '192.168.77.10', internalPort: 8080, description: 'frontdoor representative id0', leaseSeconds: 20, frontdoor: true },
+      { protocol: 'UDP', externalPort: 3074, internalClient: '192.168.77.50', internalPort: 3074, description: 'Xbox', leaseSeconds: 0, frontdoor: false },
+    ],
+    lan: { mode: 'multicast', port: 4862, authenticated: true, dropped: 0, received: 10 },
+    nodes: [node('garden', 0, true), node('porch', 1, false), node(EVIL, 2, false)],
+    events: [{ at: '2026-11-25T03:00:00.000Z', what: 'candidate → representative: router granted the port' }],
+  };
+}
+
+interface Rig {
+  url: string;
+  server: Server;
+  opts: PortalAppOptions;
+}
+
+async function serve(over: Partial<PortalAppOptions> = {}, secret = 'fleet secret'): Promise<Rig> {
+  const credentials = await resolveCredentials({ password: 'right-password', secret });
+  const opts: PortalAppOptions = {
+    which: 'portal',
+    status,
+    credentials,
+    throttle: new LoginThrottle(() => Date.now()),
+    isLan: (a) => a === '127.0.0.1',
+    lanOpen: false,
+    logger: silentLogger,
+    counters: newCounters(),
+    passwordHint: 'hint',
+    ...over,
+  };
+  const server = createServer(createPortalApp(opts));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, opts };
+}
+
+const basic = (pw: string) => ({ authorization: `Basic ${Buffer.from(`admin:${pw}`).toString('base64')}` });
+const form = (pw: string) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: `password=${encodeURIComponent(pw)}`,
+  redirect: 'manual' as const,
+});
+
+describe('portal app: locked by default', () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await serve();
+  });
+  after(() => rig.server.close());
+
+  it('every route without credentials gives 401 or the login page, and no node data', async () => {
+    for (const path of ['/', '/api/status', '/api/nodes', '/metrics', '/nonexistent', '/../etc/passwd', '/%2e%2e/api/status']) {
+      for (const accept of ['text/html', 'application/json', '*/*']) {
+        const res = await fetch(`${rig.url}${path}`, { headers: { accept } });
+        const body = await res.text();
+        assert.equal(res.status, 401, `${path} ${accept}`);
+        for (const secret of ['garden', 'porch', '192.168.77.', '203.0.114.1', 'Xbox', 'script>alert']) {
+          assert.ok(!body.includes(secret), `${path} leaks ${secret}`);
+        }
+      }
+    }
+    const health = await fetch(`${rig.url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal(await health.text(), 'ok\n');
+  });
+
+  it('the page for a browser is the login form; the API asks for basic auth', async () => {
+    const page = await fetch(`${rig.url}/`, { headers: { accept: 'text/html' } });
+    assert.match(await page.text(), /<form id="login" method="post" action="\/login">/);
+    const api = await fetch(`${rig.url}/api/status`);
+    assert.match(api.headers.get('www-authenticate') ?? '', /^Basic realm="frontdoor"/);
+  });
+
+  it('security headers on every answer, no version, no stack', async () => {
+    for (const path of ['/', '/healthz', '/login', '/nope']) {
+      const res = await fetch(`${rig.url}${path}`);
+      assert.equal(res.headers.get('x-powered-by'), null);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(res.headers.get('x-frame-options'), 'DENY');
+      assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'.*frame-ancestors 'none'/);
+    }
+    const big = await fetch(`${rig.url}/login`, form('x'.repeat(10_000)));
+    assert.equal(big.status, 413);
+    const text = await big.text();
+    assert.ok(!/at |node_modules|express/i.test(text), text);
+  });
+});
+
+describe('portal app: logging in', () => {
+  it('a right password sets a session cookie that serves the portal, the API and another node', async () => {
+    const a = await serve();
+    const b = await serve({ which: 'node' });
+    try {
+      const res = await fetch(`${a.url}/login`, form('right-password'));
+      assert.equal(res.status, 303);
+      assert.equal(res.headers.get('location'), '/');
+      const setCookie = res.headers.get('set-cookie') ?? '';
+      assert.match(setCookie, /fd_session=v1\./);
+      assert.match(setCookie, /HttpOnly/i);
+      assert.match(setCookie, /SameSite=Lax/i);
+      const cookie = setCookie.split(';')[0]!;
+      const page = await fetch(`${a.url}/`, { headers: { cookie } });
+      assert.equal(page.status, 200);
+      const html = await page.text();
+      assert.match(html, /class="node-name">garden</);
+      assert.ok(!html.includes(EVIL), 'the markup name is escaped');
+      assert.ok(html.includes('&#60;script&#62;alert(1)&#60;/script&#62;'));
+      assert.match(html, /Xbox/);
+      // Another node of the fleet (same secret, so the same key) takes the same cookie.
+      const other = await fetch(`${b.url}/api/status`, { headers: { cookie } });
+      assert.equal(other.status, 200);
+      const api = await fetch(`${a.url}/api/nodes`, { headers: basic('right-password') });
+      assert.equal(((await api.json()) as unknown[]).length, 3);
+      const metrics = await fetch(`${a.url}/metrics`, { headers: { cookie } });
+      assert.match(await metrics.text(), /^frontdoor_nodes 3$/m);
+    } finally {
+      a.server.close();
+      b.server.close();
+    }
+  });
+
+  it('a node of another fleet (another secret) does not take the cookie', async () => {
+    const a = await serve();
+    const c = await serve({}, 'another fleet');
+    try {
+      const res = await fetch(`${a.url}/login`, form('right-password'));
+      const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0]!;
+      assert.equal((await fetch(`${c.url}/api/status`, { headers: { cookie } })).status, 401);
+    } finally {
+      a.server.close();
+      c.server.close();
+    }
+  });
+
+  it('wrong passwords are slowed down: after 5, the address waits before it is even compared', async () => {
+    const rig = await serve();
+    try {
+      for (let i = 0; i < 5; i++) assert.equal((await fetch(`${rig.url}/login`, form('wrong'))).status, 401, `attempt ${i + 1}`);
+      const sixth = await fetch(`${rig.url}/login`, form('wrong'));
+      assert.equal(sixth.status, 429);
+      assert.ok(Number(sixth.headers.get('retry-after')) >= 1);
+      // Even the right one waits: the wait is per address, not per guess.
+      assert.equal((await fetch(`${rig.url}/login`, form('right-password'))).status, 429);
+      // Basic auth is the same door.
+      assert.equal((await fetch(`${rig.url}/api/status`, { headers: basic('right-password') })).status, 401);
+      assert.ok(rig.opts.counters.loginsThrottled >= 2);
+    } finally {
+      rig.server.close();
+    }
+  });
+
+  it('--lan-open lets this LAN in without a login, and nobody else', async () => {
+    const open = await serve({ lanOpen: true });
+    const closed = await serve({ lanOpen: true, isLan: () => false });
+    try {
+      assert.equal((await fetch(`${open.url}/api/status`)).status, 200);
+      assert.equal((await fetch(`${closed.url}/api/status`)).status, 401);
+    } finally {
+      open.server.close();
+      closed.server.close();
+    }
+  });
+});
+
+describe('portal auth parts', () => {
+  const key = Buffer.alloc(32, 7);
+
+  it('sessions: a signed token verifies until it expires; any change breaks it', () => {
+    const t = signSession(key, 1000, 60_000);
+    assert.ok(verifySession(key, t, 2000));
+    assert.ok(!verifySession(key, t, 61_001));
+    assert.ok(!verifySession(Buffer.alloc(32, 8), t, 2000));
+    fc.assert(
+      fc.property(fc.nat({ max: t.length - 1 }), fc.integer({ min: 1, max: 127 }), (i, d) => {
+        const c = String.fromCharCode(((t.charCodeAt(i) + d) % 94) + 33);
+        const forged = t.slice(0, i) + c + t.slice(i + 1);
+        return forged === t || !verifySession(key, forged, 2000);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('session, cookie and basic-auth parsers refuse anything, never throw', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (s) => {
+        assert.equal(verifySession(key, s, 0), false);
+        cookieValue(s, 'fd_session');
+        const p = basicAuthPassword(s);
+        assert.ok(p === undefined || typeof p === 'string');
+      }),
+      { numRuns: 3000 },
+    );
+    assert.equal(basicAuthPassword(`Basic ${Buffer.from('admin:pw:with:colons').toString('base64')}`), 'pw:with:colons');
+    assert.equal(basicAuthPassword(`Basic ${Buffer.from('root:pw').toString('base64')}`), undefined);
+    assert.equal(cookieValue('a=1; fd_session=v1.x; b=2', 'fd_session'), 'v1.x');
+  });
+
+  it('passwords compare equal only when equal', () => {
+    fc.assert(fc.property(fc.string(), fc.string(), (a, b) => passwordMatches(a, b) === (a === b)));
+  });
+
+  it('the throttle: five free, then a doubling wait up to a minute; a success clears it; memory bounded', () => {
+    let now = 0;
+    const t = new LoginThrottle(() => now, 5, 3);
+    for (let i = 0; i < 4; i++) t.failed('a');
+    assert.equal(t.waitMs('a'), 0);
+    t.failed('a');
+    assert.equal(t.waitMs('a'), 1000);
+    now = 1000;
+    t.failed('a');
+    assert.equal(t.waitMs('a'), 2000);
+    for (let i = 0; i < 20; i++) t.failed('a');
+    assert.equal(t.waitMs('a'), 60_000);
+    t.succeeded('a');
+    assert.equal(t.waitMs('a'), 0);
+    for (const x of ['b', 'c', 'd', 'e']) t.failed(x);
+    assert.equal(t.tracked, 3);
+  });
+
+  it('credentials: the setting wins; else every node derives the same from the fleet secret', async () => {
+    const a = await resolveCredentials({ password: '', secret: 's' });
+    const b = await resolveCredentials({ password: '', secret: 's' });
+    assert.equal(a.password, b.password);
+    assert.equal(a.passwordSource, 'fleet-secret');
+    assert.deepEqual(a.sessionKey, b.sessionKey);
+    assert.match(a.password, /^[a-z2-9]{5}(-[a-z2-9]{5}){3}$/);
+    const c = await resolveCredentials({ password: 'mine', secret: 's' });
+    assert.equal(c.password, 'mine');
+    assert.equal(c.passwordSource, 'setting');
+  });
+});
