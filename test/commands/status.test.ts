@@ -35,7 +35,9 @@ const STATUS: NodeStatus = {
 
 describe('frontdoor status', () => {
   it('asks the node and says it in words; --json gives the node\'s JSON', async () => {
+    const seen: Array<string | undefined> = [];
     const server = createServer((req, res) => {
+      seen.push(req.headers.authorization);
       if (req.url === '/api/status') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(STATUS));
@@ -52,6 +54,10 @@ describe('frontdoor status', () => {
       assert.match(r.stdout, /Portal\s+http:\/\/203\.0\.114\.1:8080\/\s+served by garden/);
       assert.match(r.stdout, /NOT authenticated \(set FRONTDOOR_SECRET\)/);
       assert.match(r.stdout, /\* garden\s+http:\/\/203\.0\.114\.1:8081\//);
+      // Locked API: status logs in with the fleet's password and prints it for the user.
+      const p = await cli(['status', '--http-port', String(port), '--password', 'pw-for-status']);
+      assert.equal(seen.at(-1), `Basic ${Buffer.from('admin:pw-for-status').toString('base64')}`);
+      assert.match(p.stdout, /^Password\s+pw-for-status\s+\(user admin/m);
       const j = await cli(['status', '--json', '--url', `http://127.0.0.1:${port}/api/status`]);
       assert.deepEqual(JSON.parse(j.stdout), STATUS);
     } finally {
