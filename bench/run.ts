@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   router: () => import('./router.js'),
   election: () => import('./election-sim.js'),
   failover: () => import('./failover.js'),
+  portal: () => import('./portal.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

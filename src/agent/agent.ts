@@ -401,7 +401,7 @@ export class Agent {
       try {
         await keeper.add(
           'page',
-          { externalPort, internalPort: o.httpPort, protocol: 'TCP', leaseSeconds: 3600, description: `frontdoor ${o.name}` },
+          { externalPort, internalPort: o.httpPort, protocol: 'TCP', leaseSeconds: 3600, description: `frontdoor ${routerSafe(o.name)}` },
           'specific',
           this.abort.signal,
         );
@@ -651,4 +651,9 @@ function lanMatcher(address: string, gateway: string): (source: string) => boole
     if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v4) || v4 === gateway) return false;
     return ((ipv4ToInt(v4) & mask) >>> 0) === net;
   };
+}
+
+/** The name as a router's admin page may show it unescaped: letters, digits, space, . _ - only. */
+function routerSafe(name: string): string {
+  return name.replace(/[^A-Za-z0-9 ._-]/g, '').slice(0, 40) || 'node';
 }

@@ -15,7 +15,7 @@ h1{font-size:1.35rem;margin:.2rem 0 .8rem}h2{font-size:1.05rem;margin:1.4rem 0 .
 ul.cards{list-style:none;padding:0;display:grid;gap:.6rem;grid-template-columns:repeat(auto-fill,minmax(15rem,1fr))}
 .card{background:#fff;border:1px solid #d0d0d5;border-radius:.6rem;padding:.75rem}.card.rep{border-color:#1a7f4b;box-shadow:0 0 0 1px #1a7f4b}
 .role{font-size:.8rem;color:#555}.off{color:#a33}.note{background:#fff7e0;border:1px solid #e6c75a;border-radius:.5rem;padding:.6rem .8rem}
-table{border-collapse:collapse;width:100%;font-size:.85rem}td,th{border-bottom:1px solid #ddd;padding:.25rem .35rem;text-align:left}
+div.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.85rem}td{word-break:break-word}td,th{border-bottom:1px solid #ddd;padding:.25rem .35rem;text-align:left}
 small,.muted{color:#666}a{word-break:break-all;color:#0b5cad}form.inline{display:inline}
 input,button{font:inherit;padding:.45rem .6rem}button{cursor:pointer}`;
 
@@ -69,7 +69,7 @@ function routerSection(s: NodeStatus): string {
   const table =
     s.routerMappings === null
       ? '<p class="muted">The mapping table is read by the representative over UPnP; this router or protocol does not list it.</p>'
-      : `<table id="mappings"><tr><th>port</th><th>to</th><th>description</th><th>lease</th><th>by</th></tr>${rows}</table>`;
+      : `<div class="scroll"><table id="mappings"><tr><th>port</th><th>to</th><th>description</th><th>lease</th><th>by</th></tr>${rows}</table></div>`;
   const events = s.events.length
     ? `<ul id="events">${s.events
         .slice(-8)
