@@ -10,7 +10,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createPortalApp, newCounters } from '../../src/portal/app.js';
+import { SECURITY_HEADERS, createPortalApp, newCounters } from '../../src/portal/app.js';
 import type { PortalCounters } from '../../src/portal/app.js';
 import { LoginThrottle, SESSION_COOKIE, signSession } from '../../src/portal/auth.js';
 import { NodeHttpServer } from '../../src/portal/http-server.js';
@@ -47,17 +47,6 @@ if ((kind !== 'portal' && kind !== 'bare') || !process.send) {
 const bound = setTimeout(() => process.exit(3), 600_000);
 bound.unref();
 
-/** The headers every portal answer carries (app.ts), so both servers send the same header block. */
-const SECURITY_HEADERS: Record<string, string> = {
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-  'cross-origin-opener-policy': 'same-origin',
-  'cross-origin-resource-policy': 'same-origin',
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-  'cache-control': 'no-store',
-};
 
 const startedAt = Date.now();
 const status = () => benchStatus(startedAt, Date.now());

@@ -40,7 +40,8 @@ export function newCounters(): PortalCounters {
   return { requests: 0, loginFailures: 0, loginsThrottled: 0, unauthorized: 0 };
 }
 
-const SECURITY_HEADERS: Record<string, string> = {
+/** On every answer; exported so the portal bench's bare reference sends the same header block. */
+export const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
