@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import type { ElectionConfigInit } from '../election/config.js';
 import type { DirectoryEntry } from '../election/directory.js';
@@ -29,7 +30,7 @@ import { createPortalApp, newCounters } from '../portal/app.js';
 import { LoginThrottle, resolveCredentials } from '../portal/auth.js';
 import type { PortalCredentials } from '../portal/auth.js';
 import { NodeHttpServer } from '../portal/http-server.js';
-import { ipv4ToInt } from '../router/wan-address.js';
+import { ipv4ToInt, networkOf } from '../router/wan-address.js';
 import { interfaceOf } from '../floating-address/floating-mapper.js';
 import type { NodeStatus, PeerStatus } from '../portal/status.js';
 
@@ -644,12 +645,11 @@ function lanStats(t: UdpTransport | undefined): { dropped: number; received: num
 function lanMatcher(address: string, gateway: string): (source: string) => boolean {
   const local = interfaceOf(address);
   if (local === undefined) return () => false;
-  const mask = local.prefixLength === 0 ? 0 : (~0 << (32 - local.prefixLength)) >>> 0;
-  const net = (ipv4ToInt(address) & mask) >>> 0;
+  const net = networkOf(ipv4ToInt(address), local.prefixLength);
   return (source) => {
     const v4 = source.startsWith('::ffff:') ? source.slice(7) : source;
-    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v4) || v4 === gateway) return false;
-    return ((ipv4ToInt(v4) & mask) >>> 0) === net;
+    if (!isIPv4(v4) || v4 === gateway) return false;
+    return networkOf(ipv4ToInt(v4), local.prefixLength) === net;
   };
 }
 

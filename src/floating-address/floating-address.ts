@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import type { Clock, Timer } from '../runtime/clock.js';
 import type { Logger } from '../runtime/log.js';
-import { ipv4ToInt } from '../router/wan-address.js';
+import { ipv4ToInt, maskOf, networkOf } from '../router/wan-address.js';
 import type { CommandResult, CommandRunner } from './command-runner.js';
 
 export type { CommandResult, CommandRunner, StartedCommand } from './command-runner.js';
@@ -466,14 +466,6 @@ export function resolveFloatingSetting(value: string, local: LocalInterface): Fl
     throw new Error(`floating address ${v} is the router's address: pick a spare address no host uses`);
   }
   return { address: v, prefixLength: p, interface: local.interface };
-}
-
-function maskOf(prefix: number): number {
-  return prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
-}
-
-function networkOf(a: number, prefix: number): number {
-  return (a & maskOf(prefix)) >>> 0;
 }
 
 function intToIpv4(n: number): string {

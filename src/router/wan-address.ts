@@ -29,6 +29,16 @@ export function ipv4ToInt(addr: string): number {
   return (((p[0]! << 24) >>> 0) + (p[1]! << 16) + (p[2]! << 8) + p[3]!) >>> 0;
 }
 
+/** The netmask of an IPv4 prefix length, as an unsigned 32-bit number. */
+export function maskOf(prefix: number): number {
+  return prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
+}
+
+/** The network address of `a` (from ipv4ToInt) under `prefix`. */
+export function networkOf(a: number, prefix: number): number {
+  return (a & maskOf(prefix)) >>> 0;
+}
+
 export function classifyWanAddress(addr: string): WanAddressClass {
   if (!isIPv4(addr)) return 'unknown';
   const a = ipv4ToInt(addr);
