@@ -12,9 +12,10 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
   // Only readable where the node's data directory is, which is the point: this runs on the node.
   let password: string | undefined;
   try {
-    const dataDir = resolveDataDir(s.dataDir, ctx.io.env);
-    const creds = await resolveCredentials({ password: s.password, secret: s.secret, dataDir: undefined });
-    password = s.password !== '' || s.secret !== '' ? creds.password : await readPassword(dataDir);
+    password =
+      s.password !== '' || s.secret !== ''
+        ? (await resolveCredentials({ password: s.password, secret: s.secret })).password
+        : await readPassword(resolveDataDir(s.dataDir, ctx.io.env));
   } catch {
     password = undefined;
   }
