@@ -4,6 +4,7 @@ const GROUPS: Record<SettingSpec['group'], string> = {
   router: 'Router',
   node: 'Node',
   portal: 'Portal',
+  camera: 'Camera',
   lan: 'LAN protocol',
   election: 'Election and failover',
   logging: 'Logging',
@@ -80,7 +81,7 @@ export function configSchema(): Record<string, unknown> {
         properties[s.key] = { ...base, type: 'string', anyOf: [{ const: '' }, { format: 'ipv4' }] };
         break;
       case 'string':
-        properties[s.key] = { ...base, type: 'string', maxLength: 256 };
+        properties[s.key] = { ...base, type: 'string', maxLength: 256, ...(s.pattern ? { pattern: s.pattern } : {}) };
         break;
     }
   }

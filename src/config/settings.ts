@@ -17,10 +17,14 @@ export interface SettingSpec<T = unknown> {
   /** How the default reads in help when it is computed at run time. */
   defaultText?: string;
   help: string;
-  group: 'router' | 'node' | 'portal' | 'lan' | 'election' | 'logging';
+  group: 'router' | 'node' | 'portal' | 'camera' | 'lan' | 'election' | 'logging';
   choices?: readonly string[];
   min?: number;
   max?: number;
+  /** For strings with a grammar: a JSON-schema pattern, checked at start like any other bound. */
+  pattern?: string;
+  /** What the pattern means, for the error message. */
+  patternText?: string;
 }
 
 function spec<T>(s: SettingSpec<T>): SettingSpec<T> {
@@ -198,6 +202,93 @@ export const SETTINGS = [
     group: 'portal',
   }),
   spec({
+    key: 'camera',
+    flag: '--camera',
+    env: 'FRONTDOOR_CAMERA',
+    type: 'string',
+    default: 'auto',
+    pattern: '^(auto|rpicam|test|none|v4l2(:/dev/[A-Za-z0-9._/-]{1,64})?)$',
+    patternText: 'auto, rpicam, v4l2, v4l2:/dev/videoN, test or none',
+    help: 'The picture source (claim 17): auto (the Pi camera, else the first USB webcam, else none), rpicam, v4l2 or v4l2:/dev/videoN, test (a test pattern), none.',
+    group: 'camera',
+  }),
+  spec({
+    key: 'cameraWidth',
+    flag: '--camera-width',
+    env: 'FRONTDOOR_CAMERA_WIDTH',
+    type: 'int',
+    default: 1280,
+    min: 16,
+    max: 4096,
+    help: 'Picture width in pixels.',
+    group: 'camera',
+  }),
+  spec({
+    key: 'cameraHeight',
+    flag: '--camera-height',
+    env: 'FRONTDOOR_CAMERA_HEIGHT',
+    type: 'int',
+    default: 720,
+    min: 16,
+    max: 4096,
+    help: 'Picture height in pixels.',
+    group: 'camera',
+  }),
+  spec({
+    key: 'cameraFps',
+    flag: '--camera-fps',
+    env: 'FRONTDOOR_CAMERA_FPS',
+    type: 'int',
+    default: 15,
+    min: 1,
+    max: 60,
+    help: 'Frames per second the camera captures.',
+    group: 'camera',
+  }),
+  spec({
+    key: 'cameraQuality',
+    flag: '--camera-quality',
+    env: 'FRONTDOOR_CAMERA_QUALITY',
+    type: 'int',
+    default: 80,
+    min: 1,
+    max: 100,
+    help: 'JPEG quality, 1-100 (higher: sharper and larger frames).',
+    group: 'camera',
+  }),
+  spec({
+    key: 'cameraIdle',
+    flag: '--camera-idle',
+    env: 'FRONTDOOR_CAMERA_IDLE',
+    type: 'duration',
+    default: 30000,
+    min: 0,
+    max: 86_400_000,
+    help: 'How long the camera keeps capturing after its last viewer left (the Pi stays cool while no one watches).',
+    group: 'camera',
+  }),
+  spec({
+    key: 'cameraAlwaysOn',
+    flag: '--camera-always-on',
+    env: 'FRONTDOOR_CAMERA_ALWAYS_ON',
+    type: 'bool',
+    default: false,
+    help: 'Keep capturing with no viewer, so the first picture comes at once.',
+    group: 'camera',
+  }),
+  spec({
+    key: 'cameraWanFps',
+    flag: '--camera-wan-fps',
+    env: 'FRONTDOOR_CAMERA_WAN_FPS',
+    type: 'int',
+    default: 0,
+    min: 0,
+    max: 60,
+    defaultText: 'no cap',
+    help: "Frame-rate cap for live viewers outside the LAN (a phone on mobile data); 0: the camera's rate.",
+    group: 'camera',
+  }),
+  spec({
     key: 'secret',
     flag: '--secret',
     env: 'FRONTDOOR_SECRET',
@@ -369,6 +460,14 @@ export interface Settings {
   dataDir: string;
   password: string;
   lanOpen: boolean;
+  camera: string;
+  cameraWidth: number;
+  cameraHeight: number;
+  cameraFps: number;
+  cameraQuality: number;
+  cameraIdle: number;
+  cameraAlwaysOn: boolean;
+  cameraWanFps: number;
   secret: string;
   lanMode: 'multicast' | 'broadcast' | 'unicast';
   lanGroup: string;
@@ -452,6 +551,7 @@ export function parseSettingValue(s: SettingSpec, raw: string): { value: unknown
     }
     case 'string':
       if (raw.length > 256) return { error: 'is longer than 256 characters' };
+      if (s.pattern !== undefined && !new RegExp(s.pattern).test(raw)) return { error: `"${raw}" is not one of ${s.patternText ?? s.pattern}` };
       return { value: raw };
   }
 }
