@@ -1,6 +1,7 @@
 // Rewrites the generated parts: the settings table in docs/configuration.md, config/frontdoor.json
-// and config/frontdoor.schema.json, from src/config/settings.ts (run `npm run build` first).
-// test/config/load.test.ts fails when they are out of date.
+// and config/frontdoor.schema.json, from src/config/settings.ts, and balena.yml from the settings
+// and package.json (run `npm run build` first). test/config/load.test.ts and
+// test/balena/balena-yml.test.ts fail when they are out of date.
 import { readFileSync, writeFileSync } from 'node:fs';
 const { settingsMarkdown, defaultConfigFile, configSchema } = await import('../dist/src/config/help.js');
 const root = new URL('../', import.meta.url);
@@ -12,4 +13,7 @@ if (end < 0) end = text.length;
 writeFileSync(doc, `${text.slice(0, start)}${settingsMarkdown()}${text.slice(end)}`);
 writeFileSync(new URL('config/frontdoor.json', root), `${JSON.stringify(defaultConfigFile(), null, 2)}\n`);
 writeFileSync(new URL('config/frontdoor.schema.json', root), `${JSON.stringify(configSchema(), null, 2)}\n`);
-console.log('docs/configuration.md, config/frontdoor.json and config/frontdoor.schema.json regenerated');
+const { balenaYml } = await import('../dist/src/balena/balena-yml.js');
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
+writeFileSync(new URL('balena.yml', root), balenaYml({ version: pkg.version, description: pkg.description }));
+console.log('docs/configuration.md, config/frontdoor.json, config/frontdoor.schema.json and balena.yml regenerated');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 export interface Identity {
   name: string;
   /** Where the name came from, for `frontdoor status` and the start log line. */
-  nameSource: 'setting' | 'balena' | 'hostname';
+  nameSource: 'setting' | 'supervisor' | 'balena' | 'hostname';
   deviceValue: string;
   deviceSource: 'setting' | 'balena' | 'machine-id' | 'random';
   /** The LAN id: the device value hashed, so the LAN never sees the UUID or machine-id. */
@@ -68,6 +68,18 @@ export function resolveIdentity(src: IdentitySources): Identity {
     deviceSource = 'random';
   }
   return { name, nameSource, deviceValue, deviceSource, id: nodeIdOf(deviceValue) };
+}
+
+/**
+ * The identity with the device's current name as balena's supervisor gives it (it follows a rename
+ * in the dashboard; BALENA_DEVICE_NAME_AT_INIT does not). A name the user set wins; a name that
+ * cleans to nothing changes nothing.
+ */
+export function withCurrentName(identity: Identity, raw: string): Identity {
+  if (identity.nameSource === 'setting') return identity;
+  const name = cleanName(raw);
+  if (name === '') return identity;
+  return { ...identity, name, nameSource: 'supervisor' };
 }
 
 function readMachineId(): string | undefined {

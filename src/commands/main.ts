@@ -6,6 +6,7 @@ import { settingsHelp } from '../config/help.js';
 import { type LoadedConfig, loadConfig, parseConfigFile } from '../config/load.js';
 import { SETTINGS } from '../config/settings.js';
 import { createLogger, type Logger } from '../runtime/log.js';
+import { configCommand } from './config.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { runCommand } from './run.js';
@@ -58,6 +59,14 @@ const COMMANDS: Record<string, Command> = {
       duration: { type: 'string', help: 'Stop by itself after this long (e.g. 30s); default: until Ctrl-C.' },
     },
     run: demoCommand,
+  },
+  config: {
+    summary: 'Print every setting\'s effective value and where it came from (default, file, environment, flag); secrets masked.',
+    quietLevel: 'warn',
+    options: {
+      json: { type: 'boolean', help: 'Print the settings as JSON.' },
+    },
+    run: configCommand,
   },
   doctor: {
     summary: 'Tell what the router offers and whether frontdoor can work behind it.',

@@ -9,6 +9,7 @@ import { interfaceOf } from '../floating-address/floating-mapper.js';
 import type { LocalNetwork } from '../router/local-network.js';
 import type { CommandContext } from './main.js';
 import { agentOptions } from './node-options.js';
+import { withSupervisorName } from '../balena/device-name.js';
 
 /** `frontdoor run`: the agent, the container's command. Runs until SIGTERM or Ctrl-C. */
 export async function runCommand(ctx: CommandContext): Promise<number> {
@@ -22,7 +23,9 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
       interface: s.interface || undefined,
       signal: ctx.signal,
     });
-    const { options, identity } = agentOptions(s, net, ctx.io.env);
+    const { options, identity: atStart } = agentOptions(s, net, ctx.io.env);
+    const identity = await withSupervisorName(atStart, ctx.io.env, { logger: log, signal: ctx.signal });
+    options.name = identity.name;
     log.info('identity', { name: identity.name, from: identity.nameSource, id: identity.id, deviceValueFrom: identity.deviceSource });
     const floating = await floatingOption(s.floatingAddress, net, ctx);
     if (floating !== undefined) options.floating = floating;
