@@ -61,6 +61,7 @@ export function benchStatus(startedAt: number, now: number): NodeStatus {
     routerMappings: mappings,
     lan: { mode: 'multicast', port: 4862, authenticated: true, dropped: 3, received: 48_211 },
     nodes,
+    camera: null,
     events,
   };
 }

@@ -26,6 +26,8 @@ import { FloatingAddress } from '../floating-address/floating-address.js';
 import type { FloatingSetting } from '../floating-address/floating-address.js';
 import { FloatingMapper, preferPrimaryArpSource } from '../floating-address/floating-mapper.js';
 import type { RequestListener } from 'node:http';
+import type { Camera } from '../camera/camera.js';
+import { newCameraCounters } from '../camera/http.js';
 import { createPortalApp, newCounters } from '../portal/app.js';
 import { LoginThrottle, resolveCredentials } from '../portal/auth.js';
 import type { PortalCredentials } from '../portal/auth.js';
@@ -89,6 +91,12 @@ export interface AgentOptions {
     password: string;
     /** Let clients of this LAN (not the router itself) in without a login. */
     lanOpen: boolean;
+  };
+  /** A camera node's pictures (claim 17), served on its pages; the agent closes it on stop. */
+  camera?: {
+    camera: Camera;
+    /** Frame-rate cap for live viewers outside the LAN; 0: none. */
+    wanFps: number;
   };
 }
 
@@ -254,6 +262,7 @@ export class Agent {
       this.transport?.close();
       this.mapper?.close();
       await this.http.close();
+      await this.opts.camera?.camera.close();
       if (graceful) await this.floating?.drop().catch(() => {});
       this.log.info('node stopped', { graceful });
     })();
@@ -290,6 +299,14 @@ export class Agent {
       logger: this.log.child('portal'),
       counters: this.counters,
       passwordHint: hint,
+      ...(o.camera
+        ? {
+            camera: {
+              http: { camera: o.camera.camera, clock: this.clock, isLan: lan, wanFps: o.camera.wanFps },
+              counters: newCameraCounters(),
+            },
+          }
+        : {}),
     };
     this.apps = { node: createPortalApp({ ...common, which: 'node' }), portal: createPortalApp({ ...common, which: 'portal' }) };
   }
@@ -320,6 +337,7 @@ export class Agent {
       routerMappings: el?.routerMappings?.map(describeMapping) ?? null,
       lan: { mode: o.lan.mode, port: o.lan.port, authenticated: o.lan.secret !== '', ...lanStats(this.transport) },
       nodes: peers,
+      camera: o.camera?.camera.status() ?? null,
       events: [...this.events],
     };
   }
@@ -494,7 +512,7 @@ export class Agent {
       addresses: [o.address],
       localPort: o.httpPort,
       publicPort: this.publicPort,
-      camera: false,
+      camera: o.camera !== undefined,
       rank: deviceRank(o.deviceValue),
     };
     this.roleSince = this.clock.now();

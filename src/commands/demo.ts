@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Agent } from '../agent/agent.js';
+import { cameraFromSettings } from '../camera/setup.js';
 import { parseDuration } from '../config/settings.js';
 import { RouterEmulator } from '../router/emulator/router-emulator.js';
 import { systemClock } from '../runtime/clock.js';
@@ -33,9 +34,12 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
   const timers: NodeJS.Timeout[] = [];
   const secret = randomBytes(16).toString('hex');
   const portalPort = s.portalPort === 0 ? s.publicPort : s.portalPort;
-  const make = (i: number): Agent => {
+  const make = async (i: number): Promise<Agent> => {
     const address = NODES[i]!;
     const name = `demo-node-${i + 1}`;
+    // The first node is a camera node showing ffmpeg's test pattern (--camera none: no camera).
+    const camera =
+      i === 0 && s.camera !== 'none' ? await cameraFromSettings({ ...s, camera: 'test' }, { clock: systemClock, logger: log.child(`${name}.camera`) }) : undefined;
     const agent = new Agent(
       { clock: systemClock, logger: log.child(name) },
       {
@@ -60,6 +64,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
         election: electionSettings(s),
         allowLoopbackWan: true,
         portal: { password: s.password, lanOpen: false },
+        ...(camera ? { camera: { camera, wanFps: s.cameraWanFps } } : {}),
       },
     );
     agent.onEvent((e) => {
@@ -72,7 +77,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
     await emulator.start(ctx.signal);
     say(`frontdoor demo: an emulated router (WAN address ${WAN}) and ${NODES.length} nodes on loopback.`);
     for (let i = 0; i < NODES.length; i++) {
-      const a = make(i);
+      const a = await make(i);
       agents[i] = a;
       await a.start();
     }
@@ -110,11 +115,15 @@ function printUrls(agents: Agent[], say: (l: string) => void): void {
     const self = x.nodes.find((n) => n.self);
     say(`  ${x.name.padEnd(12)} ${(self?.url ?? 'no public port yet').padEnd(26)} LAN ${self?.lanUrl ?? ''}  ${x.role}`);
   }
+  for (const x of st) {
+    const self = x.nodes.find((n) => n.self);
+    if (x.camera && self?.url) say(`  Camera of ${x.name} (${x.camera.source ?? 'camera'}): live ${self.url}camera.mjpg  snapshot ${self.url}camera.jpg`);
+  }
 }
 
 function scheduleFailover(
   agents: Agent[],
-  make: (i: number) => Agent,
+  make: (i: number) => Promise<Agent>,
   afterMs: number,
   timers: NodeJS.Timeout[],
   say: (l: string) => void,
@@ -138,9 +147,12 @@ function scheduleFailover(
           setTimeout(() => {
             for (const f of off) f();
             say(`Starting demo-node-${i + 1} again; it rejoins as a member.`);
-            const again = make(i);
-            agents[i] = again;
-            again.start().catch((err: unknown) => say(`  could not restart: ${String(err)}`));
+            make(i)
+              .then((again) => {
+                agents[i] = again;
+                return again.start();
+              })
+              .catch((err: unknown) => say(`  could not restart: ${String(err)}`));
           }, afterMs),
         );
       });

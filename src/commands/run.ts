@@ -1,4 +1,5 @@
 import { Agent } from '../agent/agent.js';
+import { cameraFromSettings } from '../camera/setup.js';
 import { resolveLocalNetwork } from '../router/local-network.js';
 import { systemClock } from '../runtime/clock.js';
 import { ConfigError } from '../config/errors.js';
@@ -29,6 +30,8 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
     log.info('identity', { name: identity.name, from: identity.nameSource, id: identity.id, deviceValueFrom: identity.deviceSource });
     const floating = await floatingOption(s.floatingAddress, net, ctx);
     if (floating !== undefined) options.floating = floating;
+    const camera = await cameraFromSettings(s, { clock: systemClock, logger: log.child('camera') }, { signal: ctx.signal });
+    if (camera !== undefined) options.camera = { camera, wanFps: s.cameraWanFps };
     agent = new Agent({ clock: systemClock, logger: log }, options);
   } catch (err) {
     ctx.io.stderr(`frontdoor run: ${err instanceof Error ? err.message : String(err)}\n`);

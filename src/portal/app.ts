@@ -1,9 +1,11 @@
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import type { CameraCounters, CameraHttpOptions } from '../camera/http.js';
+import { serveSnapshot, serveStream } from '../camera/http.js';
 import type { Logger } from '../runtime/log.js';
 import type { LoginThrottle, PortalCredentials } from './auth.js';
 import { SESSION_COOKIE, SESSION_TTL_MS, basicAuthPassword, cookieValue, passwordMatches, signSession, verifySession } from './auth.js';
-import { PORTAL_SCRIPT, loginPage, nodePage, portalPage } from './pages.js';
+import { PORTAL_SCRIPT, loginPage, nodePage, portalPage, thumbnailOrigins } from './pages.js';
 import type { NodeStatus } from './status.js';
 
 /**
@@ -27,6 +29,8 @@ export interface PortalAppOptions {
   counters: PortalCounters;
   /** What the login page says about where the password is. */
   passwordHint: string;
+  /** A camera node's pictures (claim 17); without it /camera.* are 404. */
+  camera?: { http: CameraHttpOptions; counters: CameraCounters };
 }
 
 export interface PortalCounters {
@@ -66,6 +70,10 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
+  });
+  // Browsers ask for it on every page; a 404 would be a console error on each.
+  app.get('/favicon.ico', (_req, res) => {
+    res.status(204).end();
   });
   app.get('/portal.js', (_req, res) => {
     res.type('text/javascript').send(PORTAL_SCRIPT);
@@ -117,9 +125,19 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
     res.status(401).set('www-authenticate', 'Basic realm="frontdoor", charset="UTF-8"').json({ error: 'login required' });
   });
 
-  app.get('/', (_req, res) => {
+  app.get('/', (req, res) => {
     const s = o.status();
-    res.type('html').send(o.which === 'portal' ? portalPage(s) : nodePage(s));
+    if (o.which === 'node') {
+      res.type('html').send(nodePage(s));
+      return;
+    }
+    // Thumbnails come from each node's own port: the WAN links for a visitor from outside,
+    // the LAN links for one who opened the portal by its LAN address.
+    const viaWan = s.wanAddress !== null && hostOf(req.get('host') ?? '') === s.wanAddress;
+    const thumbnails = viaWan ? 'wan' : 'lan';
+    const origins = thumbnailOrigins(s, thumbnails);
+    if (origins.length > 0) res.set('content-security-policy', cspWithImages(origins));
+    res.type('html').send(portalPage(s, { thumbnails }));
   });
   app.get('/api/status', (_req, res) => {
     res.json(o.status());
@@ -128,8 +146,23 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
     res.json(o.status().nodes);
   });
   app.get('/metrics', (_req, res) => {
-    res.type('text/plain; version=0.0.4').send(metrics(o.status(), o.counters));
+    res.type('text/plain; version=0.0.4').send(metrics(o.status(), o.counters, o.camera?.counters));
   });
+  const camera = o.camera;
+  if (camera) {
+    // The portal on the well-known port shows each node's picture from that node's own port:
+    // another origin, and for Chrome's resource policy not the same site either (an IP address
+    // has no registrable domain). What guards the picture is the login above; the session
+    // cookie is SameSite=Lax, so another site's page embedding it gets the 401.
+    app.get('/camera.jpg', (req, res, next) => {
+      res.set('cross-origin-resource-policy', 'cross-origin');
+      serveSnapshot(camera.http, camera.counters, req, res).catch(next);
+    });
+    app.get('/camera.mjpg', (req, res) => {
+      res.set('cross-origin-resource-policy', 'cross-origin');
+      serveStream(camera.http, camera.counters, req, res);
+    });
+  }
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
@@ -165,7 +198,20 @@ function source(req: Request): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
-function metrics(s: NodeStatus, c: PortalCounters): string {
+function hostOf(hostHeader: string): string {
+  const h = hostHeader.trim();
+  if (h.startsWith('[')) return h.slice(1, h.indexOf(']'));
+  const colon = h.lastIndexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
+}
+
+/** The page's policy with the nodes' origins added to img-src, and nothing else loosened. */
+function cspWithImages(origins: readonly string[]): string {
+  const csp = SECURITY_HEADERS['content-security-policy'] as string;
+  return csp.replace("img-src 'self' data:", `img-src 'self' data: ${origins.join(' ')}`);
+}
+
+function metrics(s: NodeStatus, c: PortalCounters, cam: CameraCounters | undefined): string {
   const lines = [
     '# HELP frontdoor_nodes Nodes this node knows, itself included.',
     '# TYPE frontdoor_nodes gauge',
@@ -186,5 +232,26 @@ function metrics(s: NodeStatus, c: PortalCounters): string {
     '# TYPE frontdoor_login_throttled_total counter',
     `frontdoor_login_throttled_total ${c.loginsThrottled}`,
   ];
+  if (cam && s.camera) {
+    lines.push(
+      '# HELP frontdoor_camera_live 1 while the camera gives pictures.',
+      '# TYPE frontdoor_camera_live gauge',
+      `frontdoor_camera_live ${s.camera.state === 'live' ? 1 : 0}`,
+      '# TYPE frontdoor_camera_viewers gauge',
+      `frontdoor_camera_viewers ${s.camera.viewers}`,
+      '# TYPE frontdoor_camera_frames_total counter',
+      `frontdoor_camera_frames_total ${s.camera.frames}`,
+      '# TYPE frontdoor_camera_restarts_total counter',
+      `frontdoor_camera_restarts_total ${s.camera.restarts}`,
+      '# TYPE frontdoor_camera_stream_frames_sent_total counter',
+      `frontdoor_camera_stream_frames_sent_total ${cam.streamFramesSent}`,
+      '# TYPE frontdoor_camera_stream_frames_skipped_total counter',
+      `frontdoor_camera_stream_frames_skipped_total ${cam.streamFramesSkipped}`,
+      '# TYPE frontdoor_camera_streams_dropped_stalled_total counter',
+      `frontdoor_camera_streams_dropped_stalled_total ${cam.streamsDroppedStalled}`,
+      '# TYPE frontdoor_camera_snapshots_total counter',
+      `frontdoor_camera_snapshots_total ${cam.snapshots}`,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }

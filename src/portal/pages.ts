@@ -17,7 +17,8 @@ ul.cards{list-style:none;padding:0;display:grid;gap:.6rem;grid-template-columns:
 .role{font-size:.8rem;color:#555}.off{color:#a33}.note{background:#fff7e0;border:1px solid #e6c75a;border-radius:.5rem;padding:.6rem .8rem}
 div.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.85rem}td{word-break:break-word}td,th{border-bottom:1px solid #ddd;padding:.25rem .35rem;text-align:left}
 small,.muted{color:#666}a{word-break:break-all;color:#0b5cad}form.inline{display:inline}
-input,button{font:inherit;padding:.45rem .6rem}button{cursor:pointer}`;
+input,button{font:inherit;padding:.45rem .6rem}button{cursor:pointer}
+img.thumb,figure.live img{display:block;width:100%;height:auto;background:#333;border-radius:.4rem}img.thumb{margin-bottom:.5rem;aspect-ratio:16/9;object-fit:cover}figure.live{margin:1rem 0}`;
 
 function page(title: string, body: string, withScript: boolean): string {
   const script = withScript ? '<script src="/portal.js" defer></script>' : '';
@@ -30,11 +31,40 @@ function ago(ms: number): string {
   return `last seen ${Math.round(ms / 60_000)} min ago`;
 }
 
-function card(p: PeerStatus): string {
+export type ThumbnailLinks = 'wan' | 'lan';
+
+/** Where a card's thumbnail comes from: the node's own port, as the visitor can reach it. */
+function thumbnailUrl(p: PeerStatus, via: ThumbnailLinks): string | null {
+  if (!p.camera) return null;
+  const base = via === 'wan' ? (p.url ?? null) : p.lanUrl;
+  return base === null ? null : `${base}camera.jpg`;
+}
+
+/** The origins the portal page loads thumbnails from, for its Content-Security-Policy. */
+export function thumbnailOrigins(s: NodeStatus, via: ThumbnailLinks): string[] {
+  const out = new Set<string>();
+  for (const p of s.nodes) {
+    const u = thumbnailUrl(p, via);
+    if (u === null) continue;
+    try {
+      out.add(new URL(u).origin);
+    } catch {
+      // A malformed link from the LAN gets no thumbnail (the card still escapes it as text).
+    }
+  }
+  return [...out];
+}
+
+function card(p: PeerStatus, via: ThumbnailLinks): string {
+  const thumb = thumbnailUrl(p, via);
+  const img =
+    thumb === null
+      ? ''
+      : `<a href="${esc(p.url ?? p.lanUrl)}"><img class="thumb" src="${esc(thumb)}" data-src="${esc(thumb)}" alt="camera of ${esc(p.name)}" width="320" height="180" loading="lazy" decoding="async"></a>`;
   const link = p.url ? `<a class="node-link" href="${esc(p.url)}">${esc(p.url)}</a>` : '<span class="muted">no public port yet</span>';
   const seen = ago(p.lastSeenMsAgo);
   return (
-    `<li class="card node${p.representative ? ' rep' : ''}" data-id="${esc(p.id)}">` +
+    `<li class="card node${p.representative ? ' rep' : ''}" data-id="${esc(p.id)}">${img}` +
     `<strong class="node-name">${esc(p.name)}</strong> <span class="role">${p.representative ? 'representative' : 'member'}${p.self ? ' · this node' : ''}</span><br>` +
     `${link}<br><small>LAN <a class="lan-link" href="${esc(p.lanUrl)}">${esc(p.lanUrl)}</a> · <span class="${seen === 'online' ? '' : 'off'}">${seen}</span></small></li>`
   );
@@ -83,12 +113,13 @@ function routerSection(s: NodeStatus): string {
 const LOGOUT = '<form class="inline" method="post" action="/logout"><button type="submit">Log out</button></form>';
 
 /** The representative's page on the well-known port: every node, linked by host name (claims 8, 9). */
-export function portalPage(s: NodeStatus): string {
+export function portalPage(s: NodeStatus, opts: { thumbnails?: ThumbnailLinks } = {}): string {
+  const via = opts.thumbnails ?? 'wan';
   const nodes = [...s.nodes].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
   const body =
     `<h1>frontdoor · ${nodes.length} node${nodes.length === 1 ? '' : 's'}</h1>` +
     `<p><small>served by ${esc(s.name)}</small> ${LOGOUT}</p>${notes(s)}` +
-    `<ul class="cards" id="nodes">${nodes.map(card).join('')}</ul>${routerSection(s)}`;
+    `<ul class="cards" id="nodes">${nodes.map((n) => card(n, via)).join('')}</ul>${routerSection(s)}`;
   return page('frontdoor', body, true);
 }
 
@@ -100,9 +131,27 @@ export function nodePage(s: NodeStatus): string {
       : `Representative: ${esc(s.representative.name)}`
     : 'No representative yet';
   const body =
-    `<h1 id="node-name">${esc(s.name)}</h1><p class="role" id="role">${esc(s.role)}</p><p>${rep}</p>` +
+    `<h1 id="node-name">${esc(s.name)}</h1><p class="role" id="role">${esc(s.role)}</p><p>${rep}</p>${cameraSection(s)}` +
     `<p><small>public port ${s.ports.public || 'none yet'} · local port ${s.ports.local}</small> ${LOGOUT}</p>${notes(s)}`;
   return page(s.name, body, true);
+}
+
+const CAMERA_TEXT: Record<string, string> = {
+  off: 'camera idle: it starts when someone watches',
+  starting: 'starting the camera',
+  live: 'live',
+  failed: 'no picture',
+  unavailable: 'no camera',
+};
+
+function cameraSection(s: NodeStatus): string {
+  const c = s.camera;
+  if (c === null) return '';
+  const state = `${CAMERA_TEXT[c.state] ?? c.state}${c.reason ? `: ${c.reason}` : ''}`;
+  return (
+    `<figure class="live"><img id="live" src="/camera.mjpg" alt="live view of ${esc(s.name)}" width="${c.width}" height="${c.height}">` +
+    `<figcaption><small>${esc(c.source ?? 'camera')} · <span id="camera-state">${esc(state)}</span> · <a href="/camera.jpg">snapshot</a></small></figcaption></figure>`
+  );
 }
 
 export function loginPage(opts: { failed?: boolean; waitSeconds?: number; hint: string }): string {
@@ -136,5 +185,13 @@ export const PORTAL_SCRIPT = `(() => {
     setTimeout(tick, 3000);
   };
   tick();
+  // Thumbnails: a new snapshot every 5 s, each only after the last one has loaded (or failed),
+  // so a slow node is never asked twice at once.
+  for (const img of document.querySelectorAll('img.thumb')) {
+    const again = () => setTimeout(() => { img.src = img.dataset.src + '?t=' + Date.now(); }, 5000);
+    img.addEventListener('load', again);
+    img.addEventListener('error', again);
+    if (img.complete) again();
+  }
 })();
 `;

@@ -1,3 +1,4 @@
+import type { CameraStatus } from '../camera/camera.js';
 import type { ElectionState } from '../election/election-node.js';
 import type { WanAddressClass } from '../router/errors.js';
 
@@ -27,6 +28,8 @@ export interface NodeStatus {
   }> | null;
   lan: { mode: string; port: number; authenticated: boolean; dropped: number; received: number };
   nodes: PeerStatus[];
+  /** This node's camera; null when it has none. */
+  camera: CameraStatus | null;
   /** Recent role changes, newest last. */
   events: Array<{ at: string; what: string }>;
 }

@@ -7,6 +7,28 @@ import { RouterEmulator } from '../../src/router/emulator/router-emulator.js';
 import { systemClock } from '../../src/runtime/clock.js';
 import { silentLogger } from '../../src/runtime/log.js';
 import type { NodeStatus, PeerStatus } from '../../src/portal/status.js';
+import { Camera } from '../../src/camera/camera.js';
+import { jpegDimensions } from '../../src/camera/jpeg-info.js';
+import { placeholderJpeg } from '../../src/camera/placeholder.js';
+import type { Capture, CaptureSink, FrameSource } from '../../src/camera/source.js';
+
+/** A camera that makes real (small, grayscale) JPEGs in process: the agent's wiring, not ffmpeg, is under test here. */
+class DrawnSource implements FrameSource {
+  readonly kind = 'test' as const;
+  readonly label = 'drawn frames';
+  running = 0;
+  open(sink: CaptureSink): Capture {
+    this.running++;
+    let n = 0;
+    const t = setInterval(() => sink.frame(placeholderJpeg({ width: 160, height: 90, lines: [`frame ${n++}`] })), 100);
+    return {
+      stop: async () => {
+        clearInterval(t);
+        this.running--;
+      },
+    };
+  }
+}
 
 /**
  * Three agents with all their real parts (UPnP client, authenticated UDP, election, HTTP) against
@@ -49,6 +71,9 @@ describe('agents on loopback behind the embedded router', () => {
     const lanPort = base + 100;
     const secret = randomBytes(8).toString('hex');
     const names = ['garden', '<script>alert(1)</script>', 'porch'];
+    // garden is a camera node.
+    const source = new DrawnSource();
+    const camera = new Camera({ clock: systemClock, logger: silentLogger }, { source, width: 160, height: 90, fps: 10, idleMs: 0, alwaysOn: false });
     const agents = ADDRS.map((address, i) => {
       const opts: AgentOptions = {
         name: names[i]!,
@@ -65,6 +90,7 @@ describe('agents on loopback behind the embedded router', () => {
         election: { leaseMs: 6000, routerTimeoutMs: 1000, retryIntervalMs: 300, inquiryIntervalMs: 200, silenceTimeoutMs: 1000, leaderlessTimeoutMs: 1000, startupListenMs: 700, probeIntervalMs: 200, probeTimeoutMs: 150 },
         allowLoopbackWan: true,
         portal: { password: PASSWORD, lanOpen: false },
+        ...(i === 0 ? { camera: { camera, wanFps: 0 } } : {}),
       };
       return new Agent({ clock: systemClock, logger: silentLogger }, opts);
     });
@@ -98,6 +124,25 @@ describe('agents on loopback behind the embedded router', () => {
       const st = JSON.parse((await get(`${n.url}api/status`)).body) as NodeStatus;
       assert.equal(st.name, n.name, `the link ${n.url} answers with its own node`);
     }
+
+    // The camera node says so on the LAN: every node's list marks garden, and only garden.
+    for (const st of statuses()) {
+      assert.deepEqual(st.nodes.filter((n) => n.camera).map((n) => n.name), ['garden'], `${st.name}'s list`);
+      assert.equal(st.camera === null, st.name !== 'garden');
+    }
+    // Its picture through the router's WAN side, behind the login; the portal's card shows it.
+    const garden = nodes.find((n) => n.name === 'garden')!;
+    const refused = await fetch(`${garden.url}camera.jpg`, { signal: AbortSignal.timeout(2000) });
+    assert.equal(refused.status, 401);
+    const snap = await fetch(`${garden.url}camera.jpg`, { headers: { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` }, signal: AbortSignal.timeout(5000) });
+    assert.equal(snap.status, 200);
+    assert.deepEqual(jpegDimensions(Buffer.from(await snap.arrayBuffer())), { width: 160, height: 90, components: 1 });
+    const page = await fetch(`http://${WAN}:${publicPort}/`, { headers: { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` } });
+    const html = await page.text();
+    assert.equal(html.match(/<img class="thumb"/g)?.length, 1);
+    assert.ok(html.includes(`src="${garden.url}camera.jpg"`));
+    assert.ok(page.headers.get('content-security-policy')?.includes(`img-src 'self' data: ${new URL(garden.url!).origin}`));
+    await until(() => source.running === 0, 'the capture to stop when nobody watches (idle 0)', 3000);
 
     // Graceful stop: the heir the representative named takes over, the portal keeps answering.
     const repIndex = agents.findIndex((a) => a.role === 'representative');

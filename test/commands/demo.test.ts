@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { jpegDimensions } from '../../src/camera/jpeg-info.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const HAS_FFMPEG = spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' }).status === 0;
 
 /** `frontdoor demo` as a user runs it: a child process, its printed URLs fetched while it runs. */
 describe('frontdoor demo', () => {
@@ -29,7 +31,7 @@ describe('frontdoor demo', () => {
 
   it('prints the portal and node URLs, they answer, and it stops by itself leaving nothing running', async () => {
     // Ports off the defaults so a developer's own 8080 does not matter.
-    const child = spawn(process.execPath, [CLI, 'demo', '--duration', '6s', '--public-port', '28080', '--http-port', '28081', '--lan-port', '28062'], {
+    const child = spawn(process.execPath, [CLI, 'demo', '--duration', '9s', '--public-port', '28080', '--http-port', '28081', '--lan-port', '28062'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -41,7 +43,7 @@ describe('frontdoor demo', () => {
       err += d.toString();
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const end = performance.now() + 6000;
+    const end = performance.now() + 8000;
     while (!out.includes('Ctrl-C') && performance.now() < end) await new Promise((r) => setTimeout(r, 50));
     const portal = /Portal, served by the representative (\S+):\s+(http:\/\/\S+)/.exec(out);
     assert.ok(portal, `portal line in:\n${out}\n${err}`);
@@ -57,6 +59,15 @@ describe('frontdoor demo', () => {
       const st = (await (await fetch(`${url}api/status`, { headers: auth })).json()) as { name: string };
       assert.equal(st.name, name);
     }
+    // demo-node-1 is a camera node with ffmpeg's test pattern.
+    const cam = /Camera of demo-node-1 \(test pattern \(ffmpeg\)\): live (\S+)\s+snapshot (\S+)/.exec(out);
+    assert.ok(cam, out);
+    const snap = await fetch(cam[2]!, { headers: auth });
+    const jpeg = Buffer.from(await snap.arrayBuffer());
+    assert.equal(snap.headers.get('content-type'), 'image/jpeg');
+    // Without ffmpeg the node still answers, with the placeholder saying so.
+    assert.equal(snap.status, HAS_FFMPEG ? 200 : 503, `${snap.headers.get('x-camera-state')}`);
+    assert.deepEqual(jpegDimensions(jpeg), { width: 1280, height: 720, components: HAS_FFMPEG ? 3 : 1 });
     assert.equal(await exited, 0, err);
     assert.match(out, /demo stopped\./);
     await assert.rejects(fetch(`${portal[2]}healthz`, { signal: AbortSignal.timeout(1000) }));

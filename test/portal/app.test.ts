@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, request } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -52,6 +52,7 @@ function status(): NodeStatus {
     ],
     lan: { mode: 'multicast', port: 4862, authenticated: true, dropped: 0, received: 10 },
     nodes: [node('garden', 0, true), node('porch', 1, false), node(EVIL, 2, false)],
+    camera: null,
     events: [{ at: '2026-11-25T03:00:00.000Z', what: 'candidate → representative: router granted the port' }],
   };
 }
@@ -97,7 +98,7 @@ describe('portal app: locked by default', () => {
   after(() => rig.server.close());
 
   it('every route without credentials gives 401 or the login page, and no node data', async () => {
-    for (const path of ['/', '/api/status', '/api/nodes', '/metrics', '/nonexistent', '/../etc/passwd', '/%2e%2e/api/status']) {
+    for (const path of ['/', '/api/status', '/api/nodes', '/metrics', '/camera.jpg', '/camera.mjpg', '/nonexistent', '/../etc/passwd', '/%2e%2e/api/status']) {
       for (const accept of ['text/html', 'application/json', '*/*']) {
         const res = await fetch(`${rig.url}${path}`, { headers: { accept } });
         const body = await res.text();
@@ -110,6 +111,10 @@ describe('portal app: locked by default', () => {
     const health = await fetch(`${rig.url}/healthz`);
     assert.equal(health.status, 200);
     assert.equal(await health.text(), 'ok\n');
+    // The browser's own request: answered with nothing, so it is no console error either.
+    const icon = await fetch(`${rig.url}/favicon.ico`);
+    assert.equal(icon.status, 204);
+    assert.equal(await icon.text(), '');
   });
 
   it('the page for a browser is the login form; the API asks for basic auth', async () => {
@@ -275,5 +280,53 @@ describe('portal auth parts', () => {
     const c = await resolveCredentials({ password: 'mine', secret: 's' });
     assert.equal(c.password, 'mine');
     assert.equal(c.passwordSource, 'setting');
+  });
+});
+
+/** fetch may not set Host; node:http may, as a browser reaching the portal by another name does. */
+function getWithHost(url: string, host: string): Promise<{ csp: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers: { ...basic('right-password'), host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ csp: String(res.headers['content-security-policy'] ?? ''), body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+describe('portal app: camera thumbnails', () => {
+  it('the portal page allows images from exactly the camera nodes\' origins, as the visitor reaches them', async () => {
+    const withCamera = (): NodeStatus => {
+      const s = status();
+      s.nodes = s.nodes.map((n, i) => ({ ...n, camera: i === 1 }));
+      return s;
+    };
+    const rig = await serve({ status: withCamera });
+    try {
+      // From the internet: the Host is the WAN address, thumbnails come from the WAN link.
+      const wan = await getWithHost(`${rig.url}/`, '203.0.114.1:8080');
+      assert.match(wan.csp, /img-src 'self' data: http:\/\/203\.0\.114\.1:8082;/);
+      assert.equal(wan.body.match(/<img class="thumb"/g)?.length, 1);
+      assert.ok(wan.body.includes('src="http://203.0.114.1:8082/camera.jpg"'));
+      // From the LAN (the portal opened by its LAN address): the LAN link.
+      const lan = await getWithHost(`${rig.url}/`, '192.168.77.10:8080');
+      assert.match(lan.csp, /img-src 'self' data: http:\/\/192\.168\.77\.11:8081;/);
+      assert.ok(lan.body.includes('src="http://192.168.77.11:8081/camera.jpg"'));
+      // A node without a camera: no /camera.* routes at all, and the usual policy.
+      const none = await fetch(`${rig.url}/camera.jpg`, { headers: basic('right-password') });
+      assert.equal(none.status, 404);
+    } finally {
+      rig.server.close();
+    }
+    const plain = await serve();
+    try {
+      const res = await fetch(`${plain.url}/`, { headers: basic('right-password') });
+      assert.match(res.headers.get('content-security-policy') ?? '', /img-src 'self' data:;/);
+    } finally {
+      plain.server.close();
+    }
   });
 });

@@ -40,6 +40,9 @@ const NODES = [0, 1, 2];
 const NAMES = NODES.map((i) => Fleet.nameOf(i));
 
 const indexOf = (name: string): number => Number(name.slice(1)) - 1;
+/** h1 is a camera node showing ffmpeg's test pattern (the others have none: `auto` finds nothing here). */
+const CAMERA_ARGS = ['--camera', 'test', '--camera-width', '320', '--camera-height', '180', '--camera-fps', '5', '--camera-idle', '5s'];
+const extraArgs = (i: number): readonly string[] => (i === 0 ? CAMERA_ARGS : []);
 
 function log(what: string, ms?: number): void {
   console.log(`[browser-real] ${what}${ms === undefined ? '' : `: ${Math.round(ms)} ms`}`);
@@ -128,7 +131,7 @@ describe('the portal in a real browser from the internet side', { skip, concurre
     const [browser] = await Promise.all([
       launchInNamespace(ctx.tb.wan.ns, ctx.tb.tmpDir),
       (async () => {
-        ctx.fleet.startAll(NODES);
+        ctx.fleet.startAll(NODES, extraArgs);
         await ctx.fleet.settled(20_000);
       })(),
     ]);
@@ -273,6 +276,8 @@ describe('the portal in a real browser from the internet side', { skip, concurre
     await stopping;
     const marker = await page.evaluate(() => (globalThis as Record<string, unknown>)['fdMarker']);
     assert.equal(marker, undefined, 'the page was replaced (reloaded by its script), not patched');
+    // The load event comes once the camera thumbnail is in, which may be after the cards.
+    await page.waitForLoadState('load');
     assert.ok(w.loads > loadsBefore, 'portal.js reloaded the page');
     assert.equal(page.url(), `${ctx.portal}/`);
     log(`SIGTERM of representative ${rep} → open page shows 2 cards, ${next} .rep, no reload by the test (${w.loads - loadsBefore} reload(s) by portal.js)`, ms);
@@ -282,7 +287,7 @@ describe('the portal in a real browser from the internet side', { skip, concurre
 
   it('without credentials every route answers 401 and gives nothing away; /healthz answers; a forged cookie is refused', { timeout: 40_000 }, async () => {
     const { fleet } = ctx;
-    for (const i of NODES) if (!fleet.live().includes(i)) fleet.start(i);
+    for (const i of NODES) if (!fleet.live().includes(i)) fleet.start(i, extraArgs(i));
     const { nodes } = await fleet.settled(20_000);
     const t1 = Date.now();
     const bases = [`${ctx.portal}/`, ...nodes.map((n) => n.url!)];
@@ -299,7 +304,8 @@ describe('the portal in a real browser from the internet side', { skip, concurre
     for (const b of bases) {
       plan.push({ req: { url: b, headers: html }, want: 'login-page' });
       plan.push({ req: { url: b }, want: 'json-401' });
-      for (const p of ['api/status', 'api/nodes', 'metrics', 'nonexistent']) plan.push({ req: { url: b + p }, want: 'json-401' });
+      for (const p of ['api/status', 'api/nodes', 'metrics', 'camera.jpg', 'camera.mjpg', 'nonexistent']) plan.push({ req: { url: b + p }, want: 'json-401' });
+      plan.push({ req: { url: `${b}camera.jpg`, headers: { cookie: forged } }, want: 'json-401' });
       plan.push({ req: { url: b, headers: { ...html, cookie: forged } }, want: 'login-page' });
       plan.push({ req: { url: `${b}api/status`, headers: { cookie: forged } }, want: 'json-401' });
       plan.push({ req: { url: `${b}api/nodes`, headers: { cookie: forged } }, want: 'json-401' });
@@ -339,6 +345,68 @@ describe('the portal in a real browser from the internet side', { skip, concurre
       `${answers.length} requests from the WAN namespace to 8080 and ${nodes.length} node ports: ${locked} locked (401, forged cookie included), ${bases.length} /healthz ok, /login and /portal.js public; no name, id, address, port or mapping in any body`,
       Date.now() - t1,
     );
+  });
+
+  it('camera: the card shows a thumbnail that refreshes, the node page a live view; both decode in the browser', { timeout: 60_000 }, async () => {
+    const { fleet } = ctx;
+    for (const i of NODES) if (!fleet.live().includes(i)) fleet.start(i, extraArgs(i));
+    await fleet.settled(20_000);
+    const { page, w } = await newContext();
+    // CSP violations and failed loads show as console errors.
+    const consoleErrors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    const t1 = Date.now();
+    await page.goto(`${ctx.portal}/`);
+    await login(page, PORTAL_PASSWORD);
+    const camName = Fleet.nameOf(0);
+    const card = page.locator('#nodes li.card.node', { has: page.locator('.node-name', { hasText: new RegExp(`^${camName}$`) }) });
+    const thumb = card.locator('img.thumb');
+    assert.equal(await thumb.count(), 1, `${camName} has a camera: its card has a thumbnail`);
+    assert.equal(await page.locator('#nodes img.thumb').count(), 1, 'nodes without a camera have none');
+    const decoded = async (img: typeof thumb) =>
+      img.evaluate((el) => {
+        const i = el as unknown as { complete: boolean; naturalWidth: number; naturalHeight: number; currentSrc: string };
+        return { complete: i.complete, w: i.naturalWidth, h: i.naturalHeight, src: i.currentSrc };
+      });
+    const first = await waitUntil(async () => {
+      const d = await decoded(thumb);
+      return d.complete && d.w > 0 ? d : undefined;
+    }, { timeoutMs: 20_000, what: 'the thumbnail to show a decoded picture' });
+    assert.deepEqual([first.w, first.h], [320, 180], 'the thumbnail is the camera picture at its configured size');
+    const again = await waitUntil(async () => {
+      const d = await decoded(thumb);
+      return d.src !== first.src && d.complete && d.w > 0 ? d : undefined;
+    }, { timeoutMs: 20_000, what: 'the thumbnail to refresh' });
+    assert.match(again.src, /camera\.jpg\?t=\d+$/);
+    await page.screenshot({ path: join(ARTIFACTS, 'portal-camera.png'), fullPage: true });
+    log(`thumbnail ${first.w}x${first.h} decoded, refreshed`, Date.now() - t1);
+
+    // The node's own page: the live MJPEG view, same login.
+    const t2 = Date.now();
+    const href = await card.locator('a.node-link').getAttribute('href');
+    assert.ok(href);
+    await page.goto(href);
+    const live = page.locator('img#live');
+    assert.equal(await live.count(), 1);
+    const d = await waitUntil(async () => {
+      const x = await decoded(live);
+      return x.w > 0 ? x : undefined;
+    }, { timeoutMs: 20_000, what: 'the live view to show a decoded picture' });
+    assert.deepEqual([d.w, d.h], [320, 180]);
+    assert.match((await page.locator('#camera-state').textContent()) ?? '', /live|starting/);
+    await page.screenshot({ path: join(ARTIFACTS, 'node-camera.png'), fullPage: true });
+    assert.deepEqual(w.errors, [], 'no script error');
+    assert.deepEqual(w.dialogs, []);
+    // The login page's 401 is a console error of its own, and on plain HTTP Chrome says it
+    // ignores Cross-Origin-Opener-Policy; anything else is a problem.
+    assert.deepEqual(
+      consoleErrors.filter((e) => !/status of 401/.test(e) && !/Cross-Origin-Opener-Policy header has been ignored/.test(e)),
+      [],
+      'no CSP violation or failed image',
+    );
+    log(`live view ${d.w}x${d.h} decoded on ${href}`, Date.now() - t2);
   });
 
   it('wrong passwords are slowed down: 5 answered, then 429 with Retry-After (the right one too) until the wait is over', { timeout: 40_000 }, async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { esc, nodePage, portalPage } from '../../src/portal/pages.js';
+import { esc, nodePage, portalPage, thumbnailOrigins } from '../../src/portal/pages.js';
 import type { NodeStatus } from '../../src/portal/status.js';
 
 function status(name: string): NodeStatus {
@@ -34,6 +34,7 @@ function status(name: string): NodeStatus {
         camera: false,
       },
     ],
+    camera: null,
     events: [],
   };
 }
@@ -57,5 +58,34 @@ describe('pages', () => {
       assert.ok(!html.includes(evil));
       assert.ok(html.includes(esc(evil)));
     }
+  });
+});
+
+describe('pages: cameras', () => {
+  const cam = (): NodeStatus => {
+    const s = status('garden');
+    s.nodes = [
+      { ...(s.nodes[0] as NodeStatus['nodes'][number]), camera: true },
+      { id: 'def', name: 'porch', self: false, representative: false, addresses: ['192.168.77.11'], localPort: 8081, publicPort: 8082, url: null, lanUrl: 'http://192.168.77.11:8081/', lastSeenMsAgo: 100, camera: true },
+    ];
+    s.camera = { source: 'test pattern (ffmpeg)', kind: 'test', state: 'failed', reason: 'ffmpeg is not installed', width: 640, height: 360, fps: 15, viewers: 0, frames: 0, restarts: 2 };
+    return s;
+  };
+
+  it('a camera node\'s card has a thumbnail from its own port; one without a public link has none from the WAN side', () => {
+    const html = portalPage(cam(), { thumbnails: 'wan' });
+    assert.equal(html.match(/<img class="thumb"/g)?.length, 1);
+    assert.ok(html.includes('src="http://203.0.114.1:8081/camera.jpg"'));
+    assert.deepEqual(thumbnailOrigins(cam(), 'wan'), ['http://203.0.114.1:8081']);
+    const lan = portalPage(cam(), { thumbnails: 'lan' });
+    assert.equal(lan.match(/<img class="thumb"/g)?.length, 2);
+    assert.deepEqual(thumbnailOrigins(cam(), 'lan'), ['http://192.168.77.10:8081', 'http://192.168.77.11:8081']);
+  });
+
+  it('the node page shows the live view at the camera\'s size and why there is no picture', () => {
+    const html = nodePage(cam());
+    assert.match(html, /<img id="live" src="\/camera\.mjpg"[^>]* width="640" height="360">/);
+    assert.match(html, /<span id="camera-state">no picture: ffmpeg is not installed<\/span>/);
+    assert.ok(!nodePage(status('x')).includes('id="live"'), 'no camera, no live view');
   });
 });
