@@ -201,7 +201,9 @@ describe('real router: IGDv2 with NAT-PMP and PCP (miniupnpd, secure mode)', { s
     const out = lines(child);
     await out.next(/"type":"ready"/);
     await tb.restartRouter();
-    assert.doesNotMatch(await upnpTable(tb), /TCP\s+8580->/);
+    // No look at the table here: on a busy machine the keeper has claimed the port again before
+    // upnpc lists it. That the restart emptied the table is testbed.test.ts's to check; the
+    // keeper's router-reset is what tells it saw the epoch go back.
     await out.next(/"type":"router-reset"/);
     await out.next(/"type":"renewed","port":8580/);
     assert.match(await upnpTable(tb), /TCP\s+8580->192\.168\.77\.10:8580/);
