@@ -62,6 +62,7 @@ export function benchStatus(startedAt: number, now: number): NodeStatus {
     lan: { mode: 'multicast', port: 4862, authenticated: true, dropped: 3, received: 48_211 },
     nodes,
     camera: null,
+    tls: null,
     events,
   };
 }

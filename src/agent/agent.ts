@@ -32,6 +32,7 @@ import { createPortalApp, newCounters } from '../portal/app.js';
 import { LoginThrottle, resolveCredentials } from '../portal/auth.js';
 import type { PortalCredentials } from '../portal/auth.js';
 import { NodeHttpServer } from '../portal/http-server.js';
+import { TlsCredentials } from '../tls/credentials.js';
 import { ipv4ToInt, networkOf } from '../router/wan-address.js';
 import { interfaceOf } from '../floating-address/floating-mapper.js';
 import type { NodeStatus, PeerStatus } from '../portal/status.js';
@@ -92,6 +93,11 @@ export interface AgentOptions {
     /** Let clients of this LAN (not the router itself) in without a login. */
     lanOpen: boolean;
   };
+  /**
+   * HTTPS on the node's ports (docs/tls.md): the user's certificate files when given, else the
+   * fleet's own certificate; undefined serves plain HTTP.
+   */
+  tls?: { certFile: string; keyFile: string };
   /** A camera node's pictures (claim 17), served on its pages; the agent closes it on stop. */
   camera?: {
     camera: Camera;
@@ -144,6 +150,9 @@ export class Agent {
   private readonly floating: FloatingAddress | undefined;
   private apps: { node: RequestListener; portal: RequestListener } | undefined;
   private credentials: PortalCredentials | undefined;
+  private tlsCredentials: TlsCredentials | undefined;
+  /** http or https: the links this node gives out. */
+  private readonly scheme: 'http' | 'https';
   private readonly counters = newCounters();
 
   constructor(components: AgentComponents, opts: AgentOptions) {
@@ -152,7 +161,18 @@ export class Agent {
     this.log = components.logger;
     this.random = components.random ?? Math.random;
     this.self = { id: opts.id, boot: randomBytes(6).toString('hex') };
-    // The applications need the credentials, which start() reads from the data directory.
+    this.scheme = opts.tls ? 'https' : 'http';
+    // The applications need the credentials, which start() reads from the data directory; the
+    // certificate too, so the listeners ask for it only when they open.
+    const tls = opts.tls
+      ? {
+          get current() {
+            return self.tlsOrThrow().current;
+          },
+          onChange: (l: Parameters<TlsCredentials['onChange']>[0]) => this.tlsOrThrow().onChange(l),
+        }
+      : undefined;
+    const self = this;
     this.http = new NodeHttpServer(
       { logger: this.log.child('http') },
       {
@@ -161,6 +181,7 @@ export class Agent {
         portalPort: opts.portalPort,
         nodeApp: (req, res) => this.apps?.node(req, res),
         portalApp: (req, res) => this.apps?.portal(req, res),
+        ...(tls ? { tls } : {}),
       },
     );
     if (opts.floating !== undefined) {
@@ -183,6 +204,11 @@ export class Agent {
 
   get id(): string {
     return this.self.id;
+  }
+
+  private tlsOrThrow(): TlsCredentials {
+    if (this.tlsCredentials === undefined) throw new Error('TLS certificate not loaded yet');
+    return this.tlsCredentials;
   }
 
   get role(): ElectionState {
@@ -262,6 +288,7 @@ export class Agent {
       this.transport?.close();
       this.mapper?.close();
       await this.http.close();
+      this.tlsCredentials?.stop();
       await this.opts.camera?.camera.close();
       if (graceful) await this.floating?.drop().catch(() => {});
       this.log.info('node stopped', { graceful });
@@ -276,6 +303,12 @@ export class Agent {
 
   private async makeApps(): Promise<void> {
     const o = this.opts;
+    if (o.tls) {
+      this.tlsCredentials = await TlsCredentials.load(
+        { logger: this.log.child('tls') },
+        { certFile: o.tls.certFile, keyFile: o.tls.keyFile, secret: o.lan.secret, dataDir: o.dataDir },
+      );
+    }
     const creds = await resolveCredentials({ password: o.portal?.password ?? '', secret: o.lan.secret, dataDir: o.dataDir });
     this.credentials = creds;
     if (creds.passwordSource === 'generated') {
@@ -326,7 +359,7 @@ export class Agent {
       role: this.role,
       roleSinceMs: now - this.roleSince,
       uptimeMs: now - this.startedAt,
-      representative: rep === undefined ? null : { id: rep.id, name: rep.name, url: wan ? `http://${hostPort(wan, o.publicPort)}/` : null },
+      representative: rep === undefined ? null : { id: rep.id, name: rep.name, url: wan ? `${this.scheme}://${hostPort(wan, o.publicPort)}/` : null },
       wanAddress: wan ?? null,
       wanAddressClass: wan ? classifyWanAddress(wan) : null,
       ports: { local: o.httpPort, public: this.publicPort, wellKnown: o.publicPort, portal: o.portalPort },
@@ -338,6 +371,7 @@ export class Agent {
       lan: { mode: o.lan.mode, port: o.lan.port, authenticated: o.lan.secret !== '', ...lanStats(this.transport) },
       nodes: peers,
       camera: o.camera?.camera.status() ?? null,
+      tls: this.tlsCredentials?.status() ?? null,
       events: [...this.events],
     };
   }
@@ -475,7 +509,7 @@ export class Agent {
   private setPublicPort(port: number): void {
     if (port === this.publicPort) return;
     this.publicPort = port;
-    this.log.info('this node\'s page is mapped', { publicPort: port, url: this.wan ? `http://${hostPort(this.wan, port)}/` : undefined });
+    this.log.info('this node\'s page is mapped', { publicPort: port, url: this.wan ? `${this.scheme}://${hostPort(this.wan, port)}/` : undefined });
     this.election?.updateInfo({ publicPort: port });
     this.emit({ type: 'page-mapped', publicPort: port });
   }
@@ -562,7 +596,7 @@ export class Agent {
           await this.http.openPortal();
           const wan = this.election?.wanAddress ?? this.wan;
           this.log.info('serving the portal', {
-            url: wan ? `http://${hostPort(wan, o.publicPort)}/` : undefined,
+            url: wan ? `${this.scheme}://${hostPort(wan, o.publicPort)}/` : undefined,
             localPort: o.portalPort,
           });
         },
@@ -607,8 +641,8 @@ export class Agent {
       addresses: e.info.addresses,
       localPort: e.info.localPort,
       publicPort,
-      url: wan && publicPort > 0 ? `http://${hostPort(wan, publicPort)}/` : null,
-      lanUrl: `http://${hostPort(address, e.info.localPort)}/`,
+      url: wan && publicPort > 0 ? `${this.scheme}://${hostPort(wan, publicPort)}/` : null,
+      lanUrl: `${this.scheme}://${hostPort(address, e.info.localPort)}/`,
       lastSeenMsAgo: e.self ? 0 : Math.max(0, this.clock.now() - e.lastSeen),
       camera: e.info.camera,
     };

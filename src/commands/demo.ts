@@ -65,6 +65,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
         allowLoopbackWan: true,
         portal: { password: s.password, lanOpen: false },
         ...(camera ? { camera: { camera, wanFps: s.cameraWanFps } } : {}),
+        ...(s.tls === 'off' ? {} : { tls: { certFile: s.tlsCert, keyFile: s.tlsKey } }),
       },
     );
     agent.onEvent((e) => {
@@ -111,6 +112,11 @@ function printUrls(agents: Agent[], say: (l: string) => void): void {
   const rep = st.find((x) => x.role === 'representative');
   say(`  Portal, served by the representative ${rep?.name ?? '(none yet)'}:  ${rep?.representative?.url ?? 'not ready'}`);
   say(`  Password (user admin): ${agents[0]?.password?.value ?? 'not ready'}`);
+  const tls = st[0]?.tls;
+  if (tls) {
+    say(`  HTTPS with the fleet's own certificate: your browser warns once; its SHA-256 fingerprint is`);
+    say(`    ${tls.fingerprint}`);
+  }
   for (const x of st) {
     const self = x.nodes.find((n) => n.self);
     say(`  ${x.name.padEnd(12)} ${(self?.url ?? 'no public port yet').padEnd(26)} LAN ${self?.lanUrl ?? ''}  ${x.role}`);

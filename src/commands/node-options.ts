@@ -71,6 +71,10 @@ export function agentOptions(s: Settings, net: LocalNetwork, env: NodeJS.Process
   if (s.lanMode === 'unicast' && s.peers.length === 0) {
     throw new ConfigError('--peers', 'unicast mode needs the other nodes\' addresses');
   }
+  if ((s.tlsCert === '') !== (s.tlsKey === '')) {
+    throw new ConfigError(s.tlsCert === '' ? '--tls-key' : '--tls-cert', s.tlsCert === '' ? 'needs --tls-cert too' : 'needs --tls-key too');
+  }
+  if (s.tls === 'off' && s.tlsCert !== '') throw new ConfigError('--tls-cert', 'is set while --tls is off: drop one of them');
   const identity = resolveIdentity({ name: s.name, deviceId: s.deviceId, env });
   const options: AgentOptions = {
     name: identity.name,
@@ -93,6 +97,7 @@ export function agentOptions(s: Settings, net: LocalNetwork, env: NodeJS.Process
     election: electionSettings(s),
     dataDir: resolveDataDir(s.dataDir, env),
     portal: { password: s.password, lanOpen: s.lanOpen },
+    ...(s.tls === 'off' ? {} : { tls: { certFile: s.tlsCert, keyFile: s.tlsKey } }),
   };
   return { options, identity };
 }

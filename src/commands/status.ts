@@ -46,6 +46,12 @@ async function readPassword(dataDir: string): Promise<string | undefined> {
   }
 }
 
+const TLS_SOURCE: Record<string, string> = {
+  files: 'your certificate files',
+  fleet: "the fleet's own certificate (the same on every node; check this fingerprint when your browser asks)",
+  node: "this node's own certificate (no fleet secret)",
+};
+
 function seconds(ms: number): string {
   if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
   if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
@@ -70,6 +76,11 @@ export function formatStatus(s: NodeStatus, password?: string): string {
   out.push(`WAN         ${s.wanAddress ? `${s.wanAddress} (${s.wanAddressClass})` : 'not known yet'}`);
   out.push(
     `LAN         ${s.lan.mode}, port ${s.lan.port}, ${s.lan.authenticated ? 'authenticated' : 'NOT authenticated (set FRONTDOOR_SECRET)'}; ${s.lan.dropped} of ${s.lan.received} messages dropped`,
+  );
+  out.push(
+    s.tls
+      ? `TLS         ${TLS_SOURCE[s.tls.source] ?? s.tls.source}, SHA-256 ${s.tls.fingerprint}${s.tls.error ? `\n            problem with the certificate files: ${s.tls.error}` : ''}`
+      : 'TLS         off: plain HTTP, the password crosses the internet in the clear (--tls off)',
   );
   if (password !== undefined) out.push(`Password    ${password}  (user admin; the portal's login on every node)`);
   out.push(`Nodes (${s.nodes.length}):`);

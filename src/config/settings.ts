@@ -202,6 +202,36 @@ export const SETTINGS = [
     group: 'portal',
   }),
   spec({
+    key: 'tls',
+    flag: '--tls',
+    env: 'FRONTDOOR_TLS',
+    type: 'enum',
+    default: 'auto',
+    choices: ['auto', 'off'],
+    help: "HTTPS on every public port (plain HTTP from outside gets a redirect): auto uses --tls-cert/--tls-key when given, else a certificate the fleet makes itself (docs/tls.md). off: plain HTTP, the password crosses the internet in the clear.",
+    group: 'portal',
+  }),
+  spec({
+    key: 'tlsCert',
+    flag: '--tls-cert',
+    env: 'FRONTDOOR_TLS_CERT',
+    type: 'string',
+    default: '',
+    defaultText: 'none',
+    help: 'Your own certificate (PEM, full chain), e.g. for a dynamic-DNS name; read again when it changes. Needs --tls-key.',
+    group: 'portal',
+  }),
+  spec({
+    key: 'tlsKey',
+    flag: '--tls-key',
+    env: 'FRONTDOOR_TLS_KEY',
+    type: 'string',
+    default: '',
+    defaultText: 'none',
+    help: "The private key of --tls-cert (PEM, unencrypted).",
+    group: 'portal',
+  }),
+  spec({
     key: 'camera',
     flag: '--camera',
     env: 'FRONTDOOR_CAMERA',
@@ -460,6 +490,9 @@ export interface Settings {
   dataDir: string;
   password: string;
   lanOpen: boolean;
+  tls: 'auto' | 'off';
+  tlsCert: string;
+  tlsKey: string;
   camera: string;
   cameraWidth: number;
   cameraHeight: number;

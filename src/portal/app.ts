@@ -102,6 +102,8 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
     o.throttle.succeeded(from);
     res.cookie(SESSION_COOKIE, signSession(o.credentials.sessionKey, now()), {
       httpOnly: true,
+      // Over TLS the cookie never goes out in the clear (the plain port only redirects).
+      secure: req.secure,
       sameSite: 'lax',
       path: '/',
       maxAge: SESSION_TTL_MS,

@@ -1,7 +1,11 @@
 import { createServer } from 'node:http';
-import type { RequestListener, Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
+import { createServer as createNetServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Logger } from '../runtime/log.js';
+import type { CertificatePem } from '../tls/self-signed.js';
 
 /**
  * The node's two HTTP listeners: its own page on its own port, always; the portal on the portal
@@ -9,7 +13,22 @@ import type { Logger } from '../runtime/log.js';
  * a node that stepped down never answers for the well-known port through a kept-alive socket.
  * Request limits live here, below the application: headers 8 KiB, 5 s to send them, 10 s a
  * request.
+ *
+ * With TLS, each port answers TLS and plain HTTP on the same socket, told apart by the first
+ * byte (a TLS handshake starts with 0x16; no HTTP method does). Plain HTTP then gets a redirect
+ * to https and nothing else, except from loopback (the node's own `frontdoor status`, the
+ * container's health check) and for /healthz, which carry no secret.
  */
+
+/** What the listeners need of the certificate: the current one and news of a renewed one. */
+export interface TlsCertificates {
+  readonly current: CertificatePem;
+  onChange(listener: (c: CertificatePem) => void): () => void;
+}
+
+const HEADER_LIMITS = { maxHeaderSize: 8192, requestTimeout: 10_000, headersTimeout: 5_000 } as const;
+/** A connection that has not sent its first byte (or finished its TLS handshake) by then is cut. */
+const FIRST_BYTE_MS = 5_000;
 
 export interface NodeHttpServerInit {
   listenAddress: string;
@@ -19,6 +38,15 @@ export interface NodeHttpServerInit {
   nodeApp: RequestListener;
   /** The portal (which = 'portal'), served only while representative. */
   portalApp: RequestListener;
+  /** TLS on the same ports; undefined serves plain HTTP only. */
+  tls?: TlsCertificates;
+  /** Which plain-HTTP clients get the application rather than a redirect. Default: loopback. */
+  plainAllowed?: (address: string | undefined) => boolean;
+}
+
+/** One port: what close() must end. */
+interface Listener {
+  close(): Promise<void>;
 }
 
 export class HttpListenError extends Error {
@@ -34,8 +62,8 @@ export class HttpListenError extends Error {
 export class NodeHttpServer {
   private readonly log: Logger;
   private readonly init: NodeHttpServerInit;
-  private nodeServer: Server | undefined;
-  private portalServer: Server | undefined;
+  private nodeServer: Listener | undefined;
+  private portalServer: Listener | undefined;
   private portalOpening: Promise<void> | undefined;
 
   constructor(components: { logger: Logger }, init: NodeHttpServerInit) {
@@ -71,23 +99,67 @@ export class NodeHttpServer {
     await this.portalOpening?.catch(() => {});
     const s = this.portalServer;
     this.portalServer = undefined;
-    if (s) await closeServer(s);
+    if (s) await s.close();
   }
 
   async close(): Promise<void> {
     await this.closePortal();
     const s = this.nodeServer;
     this.nodeServer = undefined;
-    if (s) await closeServer(s);
+    if (s) await s.close();
   }
 
-  private listen(port: number, handler: RequestListener): Promise<Server> {
-    const server = createServer({ maxHeaderSize: 8192, requestTimeout: 10_000, headersTimeout: 5_000 }, handler);
-    server.keepAliveTimeout = 5_000;
-    server.on('clientError', (_err: Error, socket: Socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
+  private async listen(port: number, handler: RequestListener): Promise<Listener> {
+    const tls = this.init.tls;
+    if (tls === undefined) {
+      const server = httpServer(handler);
+      await this.bind(server, port);
+      return { close: () => closeServer(server) };
+    }
+    const secure = createHttpsServer({ ...HEADER_LIMITS, ...tls.current, handshakeTimeout: FIRST_BYTE_MS }, handler);
+    limit(secure);
+    secure.on('tlsClientError', () => {
+      // A scanner's or an old client's failed handshake: nothing for the log.
     });
+    const allowed = this.init.plainAllowed ?? isLoopback;
+    // Plain HTTP carries no password and no picture from outside this machine; /healthz has neither.
+    const plain = httpServer((req, res) => (allowed(req.socket.remoteAddress) || req.url === '/healthz' ? handler(req, res) : redirectToHttps(req, res)));
+    const off = tls.onChange((c) => {
+      // New connections get the renewed certificate; open ones keep theirs.
+      secure.setSecureContext({ ...c });
+    });
+    // Every accepted socket until it closes: the HTTP layers only know a connection once it has
+    // been handed over (and HTTPS only after its handshake), and the front server's close waits
+    // for all of them, so closing must be able to end each one itself.
+    const open = new Set<Socket>();
+    const front = createNetServer({ pauseOnConnect: false }, (socket) => {
+      open.add(socket);
+      socket.on('error', () => socket.destroy());
+      const timer = setTimeout(() => socket.destroy(), FIRST_BYTE_MS);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        open.delete(socket);
+      });
+      socket.once('data', (first: Buffer) => {
+        clearTimeout(timer);
+        socket.pause();
+        socket.unshift(first);
+        (first[0] === 0x16 ? secure : plain).emit('connection', socket);
+        process.nextTick(() => socket.resume());
+      });
+    });
+    await this.bind(front, port);
+    return {
+      close: async () => {
+        off();
+        const closed = Promise.all([closeServer(front), closeServer(secure), closeServer(plain)]);
+        for (const s of open) s.destroy();
+        await closed;
+      },
+    };
+  }
+
+  private bind(server: NetServer, port: number): Promise<void> {
     const address = this.init.listenAddress;
     return new Promise((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
@@ -100,15 +172,48 @@ export class NodeHttpServer {
       server.listen(port, address, () => {
         server.removeAllListeners('error');
         server.on('error', (err) => this.log.error('HTTP server error', { port, error: err.message }));
-        resolve(server);
+        resolve();
       });
     });
   }
 }
 
-function closeServer(s: Server): Promise<void> {
+function limit(server: Server | HttpsServer): void {
+  server.keepAliveTimeout = 5_000;
+  server.on('clientError', (_err: Error, socket: Socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+}
+
+function httpServer(handler: RequestListener): Server {
+  const server = createServer(HEADER_LIMITS, handler);
+  limit(server);
+  return server;
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || v4 === '::1';
+}
+
+/** The same host and port, https: the port answers both. A Host that is not a host gets 400. */
+function redirectToHttps(req: IncomingMessage, res: ServerResponse): void {
+  const host = req.headers.host ?? '';
+  const path = req.url ?? '/';
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host) || !path.startsWith('/') || path.startsWith('//')) {
+    res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('bad request\n');
+    return;
+  }
+  const to = `https://${host}${path}`;
+  res.writeHead(308, { location: to, 'content-type': 'text/plain', 'cache-control': 'no-store', connection: 'close' });
+  res.end(`use ${to}\n`);
+}
+
+function closeServer(s: NetServer): Promise<void> {
   return new Promise((resolve) => {
     s.close(() => resolve());
-    s.closeAllConnections();
+    (s as Partial<Server>).closeAllConnections?.call(s);
   });
 }

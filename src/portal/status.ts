@@ -1,5 +1,6 @@
 import type { CameraStatus } from '../camera/camera.js';
 import type { ElectionState } from '../election/election-node.js';
+import type { TlsStatus } from '../tls/credentials.js';
 import type { WanAddressClass } from '../router/errors.js';
 
 /** GET /api/status: what one node knows. The same JSON feeds `frontdoor status` and the pages. */
@@ -28,6 +29,8 @@ export interface NodeStatus {
   }> | null;
   lan: { mode: string; port: number; authenticated: boolean; dropped: number; received: number };
   nodes: PeerStatus[];
+  /** The certificate the node's ports serve; null with --tls off. */
+  tls: TlsStatus | null;
   /** This node's camera; null when it has none. */
   camera: CameraStatus | null;
   /** Recent role changes, newest last. */

@@ -198,7 +198,7 @@ describe('frontdoor run on the real router', { skip, concurrency: false }, () =>
         assert.equal(back.rep, next);
         assert.equal((await b.fleet.status(indexOf(rep)))?.role, 'follower');
         // A member does not serve the portal: nothing listens on its portal port.
-        assert.equal(await b.fleet.get(host, `http://${host.address}:8080/`), undefined, `${rep} still serves the portal`);
+        assert.equal(await b.fleet.get(host, `${b.fleet.scheme}://${host.address}:8080/`), undefined, `${rep} still serves the portal`);
       } finally {
         // A failure above must not leave the host cut off for the cases that follow.
         if (!plugged) await b.tb.linkUp(host);

@@ -97,14 +97,15 @@ describe('the image\'s /app on two balena devices in the real-router test bed', 
 
   async function get(where: Host | { ns: string }, url: string, login = true): Promise<{ code: number; body: string } | undefined> {
     const auth = login ? ['-u', `admin:${PASSWORD}`] : [];
-    const r = await tb.exec(where, ['curl', '-s', ...auth, '--max-time', '2', '-o', '-', '-w', '\n%{http_code}', url], { timeoutMs: 5000 });
+    // -k: the image serves the fleet's own self-signed certificate by default.
+    const r = await tb.exec(where, ['curl', '-s', '-k', ...auth, '--max-time', '2', '-o', '-', '-w', '\n%{http_code}', url], { timeoutMs: 5000 });
     const cut = r.stdout.lastIndexOf('\n');
     const code = Number(r.stdout.slice(cut + 1));
     return r.code === 0 && code > 0 ? { code, body: r.stdout.slice(0, cut) } : undefined;
   }
 
   async function status(d: Device): Promise<NodeStatus | undefined> {
-    const a = await get(d.host, `http://${d.host.address}:8081/api/status`);
+    const a = await get(d.host, `https://${d.host.address}:8081/api/status`);
     if (a?.code !== 200) return undefined;
     return JSON.parse(a.body) as NodeStatus;
   }
@@ -182,7 +183,7 @@ describe('the image\'s /app on two balena devices in the real-router test bed', 
       assert.equal(identity?.['from'], 'supervisor', explain());
       assert.equal(identity?.['deviceValueFrom'], 'balena');
     }
-    const wanPortal = await get(tb.wan, `http://${tb.wanAddress}:8080/api/status`);
+    const wanPortal = await get(tb.wan, `https://${tb.wanAddress}:8080/api/status`);
     assert.equal(wanPortal?.code, 200);
     assert.equal((JSON.parse(wanPortal!.body) as NodeStatus).name, rep.rep);
 
@@ -202,7 +203,7 @@ describe('the image\'s /app on two balena devices in the real-router test bed', 
     await waitUntil(
       async () => {
         const s = await status(staying);
-        const portal = await get(tb.wan, `http://${tb.wanAddress}:8080/api/status`);
+        const portal = await get(tb.wan, `https://${tb.wanAddress}:8080/api/status`);
         const name = portal?.code === 200 ? (JSON.parse(portal.body) as NodeStatus).name : undefined;
         return s?.role === 'representative' && name === staying.currentName ? true : undefined;
       },

@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { connect as tlsConnect } from 'node:tls';
 import { jpegDimensions } from '../../src/camera/jpeg-info.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -45,10 +46,26 @@ describe('frontdoor demo', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const end = performance.now() + 8000;
     while (!out.includes('Ctrl-C') && performance.now() < end) await new Promise((r) => setTimeout(r, 50));
-    const portal = /Portal, served by the representative (\S+):\s+(http:\/\/\S+)/.exec(out);
-    assert.ok(portal, `portal line in:\n${out}\n${err}`);
-    const nodes = [...out.matchAll(/^\s+(demo-node-\d)\s+(http:\/\/127\.0\.1\.1:\d+\/)/gm)];
-    assert.equal(nodes.length, 3, out);
+    const printed = /Portal, served by the representative (\S+):\s+(https:\/\/\S+)/.exec(out);
+    assert.ok(printed, `portal line in:\n${out}\n${err}`);
+    const printedNodes = [...out.matchAll(/^\s+(demo-node-\d)\s+(https:\/\/127\.0\.1\.1:\d+\/)/gm)];
+    assert.equal(printedNodes.length, 3, out);
+    // HTTPS with the fleet's own certificate, whose fingerprint the demo prints.
+    const fingerprint = /fingerprint is\n\s+([0-9A-F:]{95})/.exec(out)?.[1];
+    assert.ok(fingerprint, out);
+    const served = await new Promise<string | undefined>((resolve, reject) => {
+      const u = new URL(printed[2]!);
+      const c = tlsConnect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false }, () => {
+        resolve(c.getPeerX509Certificate()?.fingerprint256);
+        c.destroy();
+      });
+      c.on('error', reject);
+    });
+    assert.equal(served, fingerprint);
+    // Plain HTTP from this machine (loopback) is served as is: the same URLs with http.
+    const plain = (u: string) => u.replace(/^https:/, 'http:');
+    const portal = [printed[0], printed[1], plain(printed[2]!)] as const;
+    const nodes = printedNodes.map((m) => [m[0], m[1], plain(m[2]!)] as const);
     const password = /Password \(user admin\): (\S+)/.exec(out)?.[1];
     assert.ok(password, out);
     const auth = { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` };
@@ -62,7 +79,7 @@ describe('frontdoor demo', () => {
     // demo-node-1 is a camera node with ffmpeg's test pattern.
     const cam = /Camera of demo-node-1 \(test pattern \(ffmpeg\)\): live (\S+)\s+snapshot (\S+)/.exec(out);
     assert.ok(cam, out);
-    const snap = await fetch(cam[2]!, { headers: auth });
+    const snap = await fetch(plain(cam[2]!), { headers: auth });
     const jpeg = Buffer.from(await snap.arrayBuffer());
     assert.equal(snap.headers.get('content-type'), 'image/jpeg');
     // Without ffmpeg the node still answers, with the placeholder saying so.

@@ -31,6 +31,7 @@ const STATUS: NodeStatus = {
     { id: 'fedcba9876543210', name: 'garden', self: false, representative: true, addresses: ['192.168.77.10'], localPort: 8081, publicPort: 8081, url: 'http://203.0.114.1:8081/', lanUrl: 'http://192.168.77.10:8081/', lastSeenMsAgo: 400, camera: false },
   ],
   camera: null,
+  tls: null,
   events: [{ at: '2026-11-25T03:00:00.000Z', what: 'starting → follower: inquiry from fedcba9876543210' }],
 };
 

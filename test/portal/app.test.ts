@@ -53,6 +53,7 @@ function status(): NodeStatus {
     lan: { mode: 'multicast', port: 4862, authenticated: true, dropped: 0, received: 10 },
     nodes: [node('garden', 0, true), node('porch', 1, false), node(EVIL, 2, false)],
     camera: null,
+    tls: null,
     events: [{ at: '2026-11-25T03:00:00.000Z', what: 'candidate → representative: router granted the port' }],
   };
 }

@@ -126,7 +126,9 @@ describe('the portal in a real browser from the internet side', { skip, concurre
     ctx.tb = await createTestbed({ mode: 'igd2', hosts: 4 });
     ctx.fleet = new Fleet(ctx.tb, { secret: SECRET });
     ctx.wan = ctx.tb.wanAddress;
-    ctx.portal = `http://${ctx.wan}:${PUBLIC_PORT}`;
+    // HTTPS with the fleet's own certificate (the default); the browser is told to accept it as
+    // a user who checked its fingerprint would.
+    ctx.portal = `https://${ctx.wan}:${PUBLIC_PORT}`;
     mkdirSync(ARTIFACTS, { recursive: true });
     const [browser] = await Promise.all([
       launchInNamespace(ctx.tb.wan.ns, ctx.tb.tmpDir),
@@ -148,7 +150,7 @@ describe('the portal in a real browser from the internet side', { skip, concurre
   });
 
   async function newContext(viewport = { width: 1280, height: 800 }): Promise<{ page: Page; w: PageWatch; context: BrowserContext }> {
-    const context = await ctx.browser.newContext({ viewport });
+    const context = await ctx.browser.newContext({ viewport, ignoreHTTPSErrors: true });
     contexts.push(context);
     const page = await context.newPage();
     return { page, w: watch(page), context };
@@ -159,15 +161,18 @@ describe('the portal in a real browser from the internet side', { skip, concurre
     return ctx.tb.call<ProbeAnswer[]>(ctx.tb.wan, PROBE, 'probe', [requests], { timeoutMs: 60_000 });
   }
 
-  it('logs in once, sees every node, follows each link without a second login; the page follows a new representative by itself', { timeout: 60_000 }, async () => {
+  it('logs in once, sees every node, follows each link without a second login; the page follows a new representative by itself', { timeout: 120_000 }, async () => {
     const { fleet } = ctx;
     const { rep } = await fleet.settled(10_000);
     const { page, w, context } = await newContext();
     const t1 = Date.now();
 
-    // 1. Locked: the login page, nothing else.
-    const first = await page.goto(`${ctx.portal}/`);
+    // 1. Typed as http://: the port itself sends the browser to https. Locked: the login page.
+    const first = await page.goto(`http://${ctx.wan}:${PUBLIC_PORT}/`);
+    assert.equal(page.url(), `${ctx.portal}/`, 'plain HTTP redirected to https on the same port');
     assert.equal(first?.status(), 401, 'GET / without a session');
+    const served = await first?.securityDetails();
+    assert.equal(served?.subjectName, 'frontdoor', "the fleet's own certificate");
     assert.equal(await page.locator('form#login').count(), 1, 'the login form');
     assert.equal(await page.locator('input#password[name=password]').count(), 1);
     assert.equal(await page.locator('#nodes').count(), 0, 'no node list before the login');
@@ -179,6 +184,7 @@ describe('the portal in a real browser from the internet side', { skip, concurre
     const cookie = (await context.cookies()).find((c) => c.name === 'fd_session');
     assert.ok(cookie, 'the session cookie');
     assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.secure, true, 'the session cookie never goes out over plain HTTP');
     assert.equal(cookie.sameSite, 'Lax');
     assert.equal(cookie.path, '/');
     const seen = await cards(page);
@@ -395,7 +401,15 @@ describe('the portal in a real browser from the internet side', { skip, concurre
       return x.w > 0 ? x : undefined;
     }, { timeoutMs: 20_000, what: 'the live view to show a decoded picture' });
     assert.deepEqual([d.w, d.h], [320, 180]);
-    assert.match((await page.locator('#camera-state').textContent()) ?? '', /live|starting/);
+    // The page's text was rendered before the live view asked; the node's status says now.
+    const state = await waitUntil(
+      async () => {
+        const st = (await page.evaluate(async () => (await (await fetch('/api/status')).json()) as { camera: { state: string; viewers: number } | null })).camera;
+        return st?.state === 'live' && st.viewers >= 1 ? st : undefined;
+      },
+      { timeoutMs: 10_000, what: 'the camera to be live with the page as its viewer' },
+    );
+    assert.equal(state.state, 'live');
     await page.screenshot({ path: join(ARTIFACTS, 'node-camera.png'), fullPage: true });
     assert.deepEqual(w.errors, [], 'no script error');
     assert.deepEqual(w.dialogs, []);

@@ -35,6 +35,7 @@ function status(name: string): NodeStatus {
       },
     ],
     camera: null,
+    tls: null,
     events: [],
   };
 }
