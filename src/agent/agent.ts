@@ -311,6 +311,12 @@ export class Agent {
     }
     const creds = await resolveCredentials({ password: o.portal?.password ?? '', secret: o.lan.secret, dataDir: o.dataDir });
     this.credentials = creds;
+    if (creds.notKept !== undefined) {
+      this.log.error('cannot keep the portal password or session key in the data directory; another is made at the next start (set FRONTDOOR_PASSWORD and FRONTDOOR_SECRET to need none)', {
+        dataDir: o.dataDir,
+        error: creds.notKept,
+      });
+    }
     if (creds.passwordSource === 'generated') {
       // Printed once, on the start that made it; `frontdoor status` shows it again.
       this.log.warn('portal password made for this node (set FRONTDOOR_PASSWORD to choose one)', { password: creds.password });

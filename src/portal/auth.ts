@@ -1,5 +1,5 @@
 import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -24,6 +24,11 @@ export interface PortalCredentials {
   /** Where the password came from: shown in `frontdoor status` and the log. */
   passwordSource: 'setting' | 'fleet-secret' | 'generated' | 'data-dir';
   sessionKey: Buffer;
+  /**
+   * Why a made password or session key could not be kept (a read-only or full data directory):
+   * the node runs with it all the same, and makes another at its next start.
+   */
+  notKept?: string;
 }
 
 /** 20 characters from an alphabet without look-alikes: about 100 bits, typeable on a phone. */
@@ -39,21 +44,33 @@ function makePassword(bytes: Buffer): string {
 
 export async function resolveCredentials(opts: { password: string; secret: string; dataDir?: string }): Promise<PortalCredentials> {
   const fromSecret = (info: string, n: number) => Buffer.from(hkdfSync('sha256', Buffer.from(opts.secret, 'utf8'), SALT, info, n));
+  const problems: string[] = [];
+  const notKept = (why: string) => problems.push(why);
   let sessionKey: Buffer;
   if (opts.secret !== '') sessionKey = fromSecret('session key', 32);
-  else sessionKey = Buffer.from(await kept(opts.dataDir, KEY_FILE, () => randomBytes(32).toString('hex')), 'hex');
-  if (opts.password !== '') return { password: opts.password, passwordSource: 'setting', sessionKey };
-  if (opts.secret !== '') return { password: makePassword(fromSecret('portal password', 20)), passwordSource: 'fleet-secret', sessionKey };
+  else sessionKey = Buffer.from(await kept(opts.dataDir, KEY_FILE, () => randomBytes(32).toString('hex'), notKept), 'hex');
+  const extra = () => (problems.length > 0 ? { notKept: problems.join('; ') } : {});
+  if (opts.password !== '') return { password: opts.password, passwordSource: 'setting', sessionKey, ...extra() };
+  if (opts.secret !== '') return { password: makePassword(fromSecret('portal password', 20)), passwordSource: 'fleet-secret', sessionKey, ...extra() };
   let generated = false;
-  const password = await kept(opts.dataDir, PASSWORD_FILE, () => {
-    generated = true;
-    return makePassword(randomBytes(20));
-  });
-  return { password, passwordSource: generated ? 'generated' : 'data-dir', sessionKey };
+  const password = await kept(
+    opts.dataDir,
+    PASSWORD_FILE,
+    () => {
+      generated = true;
+      return makePassword(randomBytes(20));
+    },
+    notKept,
+  );
+  return { password, passwordSource: generated ? 'generated' : 'data-dir', sessionKey, ...extra() };
 }
 
-/** A value kept in the data directory (mode 600), made once. Without a directory: made each start. */
-async function kept(dir: string | undefined, name: string, make: () => string): Promise<string> {
+/**
+ * A value kept in the data directory (mode 600), made once. Without a directory: made each
+ * start. A directory that cannot be written (read-only, full) is no reason not to run: the value
+ * made is used, and `notKept` says why it was not kept.
+ */
+async function kept(dir: string | undefined, name: string, make: () => string, notKept: (why: string) => void): Promise<string> {
   if (dir === undefined) return make();
   const file = join(dir, name);
   try {
@@ -63,11 +80,16 @@ async function kept(dir: string | undefined, name: string, make: () => string): 
     // not made yet
   }
   const v = make();
-  await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${v}\n`, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, file);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(tmp, `${v}\n`, { mode: 0o600 });
+    await chmod(tmp, 0o600);
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    notKept(`${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
   return v;
 }
 

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -281,6 +284,22 @@ describe('portal auth parts', () => {
     const c = await resolveCredentials({ password: 'mine', secret: 's' });
     assert.equal(c.password, 'mine');
     assert.equal(c.passwordSource, 'setting');
+  });
+
+  it('credentials: a data directory that cannot be written costs the kept password, never the start', async () => {
+    // A file where the directory should be: mkdir fails as on a read-only or full disk.
+    const blocked = join(mkdtempSync(join(tmpdir(), 'fd-cred-')), 'not-a-directory');
+    writeFileSync(blocked, 'x');
+    const c = await resolveCredentials({ password: '', secret: '', dataDir: blocked });
+    assert.equal(c.passwordSource, 'generated');
+    assert.match(c.password, /^[a-z2-9]{5}(-[a-z2-9]{5}){3}$/);
+    assert.equal(c.sessionKey.length, 32);
+    assert.match(c.notKept ?? '', /not-a-directory\/session-key: (EEXIST|ENOTDIR)/);
+    const ok = await resolveCredentials({ password: '', secret: '', dataDir: join(blocked, '..', 'fine') });
+    assert.equal(ok.notKept, undefined);
+    const again = await resolveCredentials({ password: '', secret: '', dataDir: join(blocked, '..', 'fine') });
+    assert.equal(again.password, ok.password, 'a writable directory keeps it');
+    assert.equal(again.passwordSource, 'data-dir');
   });
 });
 
