@@ -1,3 +1,4 @@
+import type { Settings } from '../config/settings.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/log.js';
 import { Camera } from './camera.js';
@@ -5,15 +6,7 @@ import { parseCameraSetting, resolveCamera, systemProbe } from './detect.js';
 import type { CameraProbe } from './detect.js';
 
 /** The camera part of the settings, as `frontdoor run` and the demo hand it over. */
-export interface CameraSettings {
-  camera: string;
-  cameraWidth: number;
-  cameraHeight: number;
-  cameraFps: number;
-  cameraQuality: number;
-  cameraIdle: number;
-  cameraAlwaysOn: boolean;
-}
+export type CameraSettings = Pick<Settings, 'camera' | 'cameraWidth' | 'cameraHeight' | 'cameraFps' | 'cameraQuality' | 'cameraIdle' | 'cameraAlwaysOn'>;
 
 /** A 4096x4096 frame at quality 100 stays under this; anything bigger is a broken stream. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
