@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   election: () => import('./election-sim.js'),
   failover: () => import('./failover.js'),
   portal: () => import('./portal.js'),
+  camera: () => import('./camera.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
