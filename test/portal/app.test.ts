@@ -4,6 +4,7 @@ import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -198,9 +199,43 @@ describe('portal app: logging in', () => {
       assert.ok(Number(sixth.headers.get('retry-after')) >= 1);
       // Even the right one waits: the wait is per address, not per guess.
       assert.equal((await fetch(`${rig.url}/login`, form('right-password'))).status, 429);
-      // Basic auth is the same door.
-      assert.equal((await fetch(`${rig.url}/api/status`, { headers: basic('right-password') })).status, 401);
+      // Basic auth is the same door, and says so the same way.
+      const viaBasic = await fetch(`${rig.url}/api/status`, { headers: basic('right-password') });
+      assert.equal(viaBasic.status, 429);
+      assert.ok(Number(viaBasic.headers.get('retry-after')) >= 1);
+      assert.ok(!(await viaBasic.text()).includes('garden'));
       assert.ok(rig.opts.counters.loginsThrottled >= 2);
+    } finally {
+      rig.server.close();
+    }
+  });
+
+  it('a login body announced over 2 KiB is refused before it is read', async () => {
+    const rig = await serve();
+    try {
+      const { port } = rig.server.address() as AddressInfo;
+      const answer = await new Promise<string>((resolve, reject) => {
+        const sock = connect(port, '127.0.0.1', () => {
+          // 10 MB announced, 64 bytes sent: the answer must not wait for the rest.
+          sock.write('POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000\r\n\r\n');
+          sock.write('password=' + 'x'.repeat(55));
+        });
+        let got = '';
+        sock.on('data', (c) => {
+          got += c.toString();
+          if (got.includes('\r\n\r\n')) {
+            sock.destroy();
+            resolve(got);
+          }
+        });
+        sock.on('close', () => resolve(got));
+        sock.on('error', reject);
+        setTimeout(() => {
+          sock.destroy();
+          resolve(got);
+        }, 3000).unref();
+      });
+      assert.match(answer, /^HTTP\/1\.1 413 /, 'answered within 3 s, not after the 10 MB');
     } finally {
       rig.server.close();
     }

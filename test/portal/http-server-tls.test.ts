@@ -177,6 +177,34 @@ describe('node HTTP server with TLS: both protocols on one port', () => {
     assert.ok(Date.now() - t0 < 3000, `close took ${Date.now() - t0} ms (the handshake timeout is 5 s)`);
   });
 
+  it('headers that take longer than 5 s: 408 and the connection cut, over TLS and plain HTTP alike', { timeout: 20_000 }, async () => {
+    const { base } = await start(new Swappable(nodeCertificate()), () => false);
+    const [host, port] = base.split(':') as [string, string];
+    const slow = async (sock: import('node:net').Socket) => {
+      const t0 = Date.now();
+      let got = '';
+      sock.on('data', (c: Buffer) => {
+        got += c.toString();
+      });
+      sock.write('GET / HTTP/1.1\r\nHost: x\r\n');
+      // A byte now and then, never the end of the headers: the slowloris pattern.
+      const drip = setInterval(() => sock.writable && sock.write('X'), 1000);
+      await new Promise((r) => sock.once('close', r));
+      clearInterval(drip);
+      return { got, ms: Date.now() - t0 };
+    };
+    const tls = tlsConnect({ host, port: Number(port), rejectUnauthorized: false });
+    await new Promise((r) => tls.once('secureConnect', r));
+    const plainSock = connect(Number(port), host);
+    await new Promise((r) => plainSock.once('connect', r));
+    const [a, b] = await Promise.all([slow(tls), slow(plainSock)]);
+    for (const [what, r] of [['TLS', a], ['plain', b]] as const) {
+      assert.match(r.got, /^HTTP\/1\.1 408 /, `${what}: ${JSON.stringify(r.got)}`);
+      // Node checks its timeouts when it sweeps its connections, every second here.
+      assert.ok(r.ms >= 4500 && r.ms < 9000, `${what}: cut after ${r.ms} ms`);
+    }
+  });
+
   it('closing drops connections that never sent a byte', async () => {
     const { s, base } = await start(new Swappable(nodeCertificate()), () => false);
     const [host, port] = base.split(':') as [string, string];
