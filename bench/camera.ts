@@ -17,7 +17,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { has, nextMessage } from './camera/ipc.js';
+import { has, nextMessage } from './ipc.js';
 import { measureCase, serverStats } from './camera/measure.js';
 import type { CaseResult, CaseSpec, RunningServer } from './camera/measure.js';
 import type { ServerConfig, ServerReady } from './camera/protocol.js';

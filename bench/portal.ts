@@ -12,6 +12,7 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { nextMessage } from './ipc.js';
 import type { LoadResult, LoadSpec } from './portal/load.js';
 import type { ServerKind, ServerReady, ServerStats } from './portal/server.js';
 
@@ -30,27 +31,6 @@ function positive(v: string | undefined, fallback: number, what: string): number
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** A child with IPC whose next message of some shape is awaited, with a time limit. */
-function nextMessage<T>(child: ChildProcess, accept: (m: unknown) => m is T, timeoutMs: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs);
-    const onMessage = (m: unknown) => {
-      if (typeof m === 'object' && m !== null && 'error' in m) done(new Error(`${what}: ${String((m as { error: unknown }).error)}`));
-      else if (accept(m)) done(undefined, m);
-    };
-    const onExit = (code: number | null) => done(new Error(`${what}: process ended (code ${code})`));
-    function done(err: Error | undefined, m?: T) {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (err) reject(err);
-      else resolve(m as T);
-    }
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
 
 const isReady = (m: unknown): m is ServerReady => typeof m === 'object' && m !== null && 'ready' in m;
 const isStats = (m: unknown): m is { stats: ServerStats } => typeof m === 'object' && m !== null && 'stats' in m;

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { has, nextMessage } from './ipc.js';
+import { has, nextMessage } from '../ipc.js';
 import { cpuPercent, sampleCpu } from './proc.js';
 import type { CpuSample } from './proc.js';
 import type { ServerReady, ServerStats, ViewersCommand, ViewersSample } from './protocol.js';
