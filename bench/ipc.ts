@@ -2,8 +2,8 @@ import type { ChildProcess } from 'node:child_process';
 
 /**
  * The next message of some shape from a forked child, with a time limit (the portal and camera
- * benches). A message with an
- * `error` field, or the child ending, rejects: the bench never waits on a child that is gone.
+ * benches). A message with an `error` field, or the child ending, rejects: the bench never waits
+ * on a child that is gone.
  */
 export function nextMessage<T>(child: ChildProcess, accept: (m: unknown) => m is T, timeoutMs: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
