@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { runCli } from '../../src/commands/main.js';
+import { formatStatus } from '../../src/commands/status.js';
 import type { NodeStatus } from '../../src/portal/status.js';
 
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -62,9 +63,32 @@ describe('frontdoor status', () => {
       assert.match(p.stdout, /^Password\s+pw-for-status\s+\(user admin/m);
       const j = await cli(['status', '--json', '--url', `http://127.0.0.1:${port}/api/status`]);
       assert.deepEqual(JSON.parse(j.stdout), STATUS);
+      assert.match(r.stdout, /^TLS\s+off: plain HTTP/m);
     } finally {
       server.close();
     }
+  });
+
+  it('prints the certificate\'s fingerprint for the user to compare with the browser\'s, and a problem with the files', () => {
+    const withTls = {
+      ...STATUS,
+      tls: { source: 'fleet' as const, fingerprint: 'AB:CD:EF', subject: 'O=frontdoor fleet x, CN=frontdoor', notAfter: '2045-01-01T00:00:00.000Z', error: '/data/cert.pem: expired on 2026-01-01T00:00:00.000Z' },
+    };
+    const text = formatStatus(withTls);
+    assert.match(text, /^TLS\s+the fleet's own certificate .*SHA-256 AB:CD:EF$/m);
+    assert.match(text, /problem with the certificate files: \/data\/cert\.pem: expired/);
+  });
+
+  it('run refuses bad TLS settings, naming them', async () => {
+    const k = await cli(['run', '--tls-cert', '/x.pem', '--gateway', '127.0.0.1', '--address', '127.0.0.1']);
+    assert.equal(k.code, 2);
+    assert.match(k.stderr, /--tls-cert: needs --tls-key too/);
+    const o = await cli(['run', '--tls', 'off', '--tls-cert', '/x.pem', '--tls-key', '/y.pem', '--gateway', '127.0.0.1', '--address', '127.0.0.1']);
+    assert.equal(o.code, 2);
+    assert.match(o.stderr, /--tls-cert: is set while --tls is off/);
+    const bad = await cli(['run', '--tls', 'on']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--tls: "on" is not one of auto, off/);
   });
 
   it('says how to fix it when no node answers', async () => {
