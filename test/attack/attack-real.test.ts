@@ -23,7 +23,7 @@ import type { UserOptions, UserSample } from './fixtures/user.js';
  * on its LAN), each bounded to a few seconds and stopping by itself, while a real user in the
  * WAN namespace (a process of its own) keeps asking the portal and each node's own port for
  * /api/status every 100 ms. Every case ends with: nothing given away, the user answered
- * throughout (p99 before and during logged, bounded generously at 2 s), every node's memory
+ * throughout (p99 before and during logged, bounded generously at 5 s), every node's memory
  * grown by less than 96 MB (160 MB over the whole file) and its open file descriptors back near where they were.
  *
  * The scheme is one parameter of every target: HTTPS (self-made certificate, not checked) when
@@ -55,8 +55,13 @@ const LAN_PORT = 4862;
 const NODES = [0, 1, 2];
 const CAMERA_ARGS = ['--camera', 'test', '--camera-width', '320', '--camera-height', '180', '--camera-fps', '5', '--camera-idle', '5s'];
 
-/** Bounds: generous on purpose (a loaded 2-core CI machine); the figures are logged. */
-const USER_P99_MS = 2000;
+/**
+ * Bounds: generous on purpose; the figures are logged. The attacker, the nodes, the user and
+ * (under `npm test`) another test file share 2 cores: quiet, the worst case (10 000 TLS logins
+ * from 100 addresses) kept the user's p99 at 0.7-1.5 s; in a CI run beside another test bed it
+ * reached 3.1 s. The bound is there to catch a portal that stops answering, not a slow machine.
+ */
+const USER_P99_MS = 5000;
 /**
  * Per case. The first heavy attack grows a node's V8 heap by up to ~60 MB, which it then keeps
  * and reuses: six rounds of 10 000 pipelined wrong passwords in a row took the representative
