@@ -102,16 +102,23 @@ export class TlsCredentials {
   }
 
   private async init(): Promise<void> {
-    this.cur = await this.fallback();
+    // The self-made certificate only when the user's files cannot serve: making it may mean a
+    // new key written to the data directory.
+    let fromFiles: Loaded | undefined;
     if (this.usesFiles) {
       try {
-        this.cur = await this.readFiles();
+        fromFiles = await this.readFiles();
       } catch (err) {
         this.error = (err as Error).message;
-        this.log.error('cannot use the TLS certificate files; serving the fleet certificate meanwhile', { error: this.error });
       }
       this.timer = setInterval(() => void this.recheck(), this.o.recheckMs ?? 60_000);
       this.timer.unref();
+    }
+    this.cur = fromFiles ?? (await this.fallback());
+    if (this.error !== null) {
+      this.log.error(`cannot use the TLS certificate files; serving the ${this.cur.source === 'fleet' ? "fleet's" : "node's own"} certificate meanwhile`, {
+        error: this.error,
+      });
     }
     const s = this.status();
     this.log.info('TLS certificate', { source: s.source, fingerprint: s.fingerprint, notAfter: s.notAfter });
