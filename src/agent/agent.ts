@@ -164,15 +164,15 @@ export class Agent {
     this.scheme = opts.tls ? 'https' : 'http';
     // The applications need the credentials, which start() reads from the data directory; the
     // certificate too, so the listeners ask for it only when they open.
+    const loaded = () => this.tlsOrThrow();
     const tls = opts.tls
       ? {
           get current() {
-            return self.tlsOrThrow().current;
+            return loaded().current;
           },
-          onChange: (l: Parameters<TlsCredentials['onChange']>[0]) => this.tlsOrThrow().onChange(l),
+          onChange: (l: Parameters<TlsCredentials['onChange']>[0]) => loaded().onChange(l),
         }
       : undefined;
-    const self = this;
     this.http = new NodeHttpServer(
       { logger: this.log.child('http') },
       {
