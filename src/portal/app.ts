@@ -235,46 +235,32 @@ function cspWithImages(origins: readonly string[]): string {
   return csp.replace("img-src 'self' data:", `img-src 'self' data: ${origins.join(' ')}`);
 }
 
+/** One metric in Prometheus' text format: its HELP when it has one, its TYPE, its value. */
+function metric(name: string, type: 'gauge' | 'counter', value: number, help?: string): string[] {
+  return [...(help === undefined ? [] : [`# HELP ${name} ${help}`]), `# TYPE ${name} ${type}`, `${name} ${value}`];
+}
+
 function metrics(s: NodeStatus, c: PortalCounters, cam: CameraCounters | undefined): string {
   const lines = [
-    '# HELP frontdoor_nodes Nodes this node knows, itself included.',
-    '# TYPE frontdoor_nodes gauge',
-    `frontdoor_nodes ${s.nodes.length}`,
-    '# HELP frontdoor_representative 1 while this node is the representative.',
-    '# TYPE frontdoor_representative gauge',
-    `frontdoor_representative ${s.role === 'representative' ? 1 : 0}`,
-    '# TYPE frontdoor_lan_messages_received_total counter',
-    `frontdoor_lan_messages_received_total ${s.lan.received}`,
-    '# TYPE frontdoor_lan_messages_dropped_total counter',
-    `frontdoor_lan_messages_dropped_total ${s.lan.dropped}`,
-    '# TYPE frontdoor_http_requests_total counter',
-    `frontdoor_http_requests_total ${c.requests}`,
-    '# TYPE frontdoor_http_unauthorized_total counter',
-    `frontdoor_http_unauthorized_total ${c.unauthorized}`,
-    '# TYPE frontdoor_login_failures_total counter',
-    `frontdoor_login_failures_total ${c.loginFailures}`,
-    '# TYPE frontdoor_login_throttled_total counter',
-    `frontdoor_login_throttled_total ${c.loginsThrottled}`,
+    ...metric('frontdoor_nodes', 'gauge', s.nodes.length, 'Nodes this node knows, itself included.'),
+    ...metric('frontdoor_representative', 'gauge', s.role === 'representative' ? 1 : 0, '1 while this node is the representative.'),
+    ...metric('frontdoor_lan_messages_received_total', 'counter', s.lan.received),
+    ...metric('frontdoor_lan_messages_dropped_total', 'counter', s.lan.dropped),
+    ...metric('frontdoor_http_requests_total', 'counter', c.requests),
+    ...metric('frontdoor_http_unauthorized_total', 'counter', c.unauthorized),
+    ...metric('frontdoor_login_failures_total', 'counter', c.loginFailures),
+    ...metric('frontdoor_login_throttled_total', 'counter', c.loginsThrottled),
   ];
   if (cam && s.camera) {
     lines.push(
-      '# HELP frontdoor_camera_live 1 while the camera gives pictures.',
-      '# TYPE frontdoor_camera_live gauge',
-      `frontdoor_camera_live ${s.camera.state === 'live' ? 1 : 0}`,
-      '# TYPE frontdoor_camera_viewers gauge',
-      `frontdoor_camera_viewers ${s.camera.viewers}`,
-      '# TYPE frontdoor_camera_frames_total counter',
-      `frontdoor_camera_frames_total ${s.camera.frames}`,
-      '# TYPE frontdoor_camera_restarts_total counter',
-      `frontdoor_camera_restarts_total ${s.camera.restarts}`,
-      '# TYPE frontdoor_camera_stream_frames_sent_total counter',
-      `frontdoor_camera_stream_frames_sent_total ${cam.streamFramesSent}`,
-      '# TYPE frontdoor_camera_stream_frames_skipped_total counter',
-      `frontdoor_camera_stream_frames_skipped_total ${cam.streamFramesSkipped}`,
-      '# TYPE frontdoor_camera_streams_dropped_stalled_total counter',
-      `frontdoor_camera_streams_dropped_stalled_total ${cam.streamsDroppedStalled}`,
-      '# TYPE frontdoor_camera_snapshots_total counter',
-      `frontdoor_camera_snapshots_total ${cam.snapshots}`,
+      ...metric('frontdoor_camera_live', 'gauge', s.camera.state === 'live' ? 1 : 0, '1 while the camera gives pictures.'),
+      ...metric('frontdoor_camera_viewers', 'gauge', s.camera.viewers),
+      ...metric('frontdoor_camera_frames_total', 'counter', s.camera.frames),
+      ...metric('frontdoor_camera_restarts_total', 'counter', s.camera.restarts),
+      ...metric('frontdoor_camera_stream_frames_sent_total', 'counter', cam.streamFramesSent),
+      ...metric('frontdoor_camera_stream_frames_skipped_total', 'counter', cam.streamFramesSkipped),
+      ...metric('frontdoor_camera_streams_dropped_stalled_total', 'counter', cam.streamsDroppedStalled),
+      ...metric('frontdoor_camera_snapshots_total', 'counter', cam.snapshots),
     );
   }
   return `${lines.join('\n')}\n`;
