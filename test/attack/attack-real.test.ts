@@ -488,23 +488,22 @@ describe(`attacks on the fleet from the internet and the LAN (${SCHEME})`, { ski
     }
   });
 
-  it('9. a rogue LAN host forging and replaying messages: the representative unchanged, the forged node listed nowhere', { timeout: 90_000 }, async () => {
+  /** The rogue host (h4), the representative, and where a LAN attack on it is aimed. */
+  async function lanVictim() {
     const { fleet, tb } = ctx;
     const rogue = tb.hosts[3]!;
     const { rep } = await fleet.settled(10_000);
-    const st = await fleet.statuses(NODES);
-    const repId = [...st.values()].find((s) => s?.name === rep)!.id;
+    const statuses = await fleet.statuses(NODES);
+    const victimId = [...statuses.values()].find((s) => s?.name === rep)!.id;
+    const lan = { self: rogue.address, group: GROUP, port: LAN_PORT, targets: NODES.map((i) => tb.hosts[i]!.address), victimId };
+    return { rogue, rep, lan, statuses };
+  }
+
+  it('9. a rogue LAN host forging and replaying messages: the representative unchanged, the forged node listed nowhere', { timeout: 90_000 }, async () => {
+    const { tb } = ctx;
+    const { rogue, rep, lan } = await lanVictim();
     const forgedName = 'evil-representative';
-    const opts: AttackOptions = {
-      self: rogue.address,
-      group: GROUP,
-      port: LAN_PORT,
-      targets: NODES.map((i) => tb.hosts[i]!.address),
-      victimId: repId,
-      forgedName,
-      windowSize: 64,
-      timeoutMs: 25_000,
-    };
+    const opts: AttackOptions = { ...lan, forgedName, windowSize: 64, timeoutMs: 25_000 };
     const report = await underAttack(
       'forged and replayed LAN messages',
       async () => {
@@ -521,22 +520,9 @@ describe(`attacks on the fleet from the internet and the LAN (${SCHEME})`, { ski
 
   it('9b. a rogue LAN host flooding the LAN port with 20 000 datagrams: exactly one representative throughout', { timeout: 90_000 }, async () => {
     const { fleet, tb } = ctx;
-    const rogue = tb.hosts[3]!;
-    const { rep } = await fleet.settled(10_000);
-    const st0 = await fleet.statuses(NODES);
-    const repId = [...st0.values()].find((s) => s?.name === rep)!.id;
+    const { rogue, rep, lan, statuses: st0 } = await lanVictim();
     const forgedName = 'flood-node';
-    const opts: FloodOptions = {
-      self: rogue.address,
-      group: GROUP,
-      port: LAN_PORT,
-      targets: NODES.map((i) => tb.hosts[i]!.address),
-      victimId: repId,
-      forgedName,
-      total: 20_000,
-      durationMs: 5000,
-      captureMs: 1500,
-    };
+    const opts: FloodOptions = { ...lan, forgedName, total: 20_000, durationMs: 5000, captureMs: 1500 };
     const roles: string[] = [];
     const r = await underAttack(
       'LAN flood',
