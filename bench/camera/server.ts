@@ -9,9 +9,7 @@
  * (ffmpeg stopped) and the process ends.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { AddressInfo } from 'node:net';
 import { Camera } from '../../src/camera/camera.js';
 import { testPatternCommand } from '../../src/camera/commands.js';
 import { newCameraCounters } from '../../src/camera/http.js';
@@ -25,6 +23,7 @@ import { systemClock } from '../../src/runtime/clock.js';
 import { silentLogger } from '../../src/runtime/log.js';
 import { statusBytes } from './proc.js';
 import type { ServerConfig, ServerReady, ServerStats } from './protocol.js';
+import { freeTcpPort } from '../../test/helpers/free-port.js';
 
 if (!process.send || process.argv[2] === undefined) {
   process.stderr.write('server.js is forked by bench/camera.js\n');
@@ -75,7 +74,7 @@ const app = createPortalApp({
 });
 // NodeHttpServer listens on a fixed port: take a free one from the kernel first (loopback,
 // nothing else races for it here).
-const port = await freePort();
+const port = await freeTcpPort();
 const server = new NodeHttpServer({ logger: silentLogger }, { listenAddress: '127.0.0.1', httpPort: port, portalPort: 0, nodeApp: app, portalApp: app });
 closeAll = async () => {
   await Promise.allSettled([server.close(), camera.close()]);
@@ -117,16 +116,6 @@ function stats(): ServerStats {
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 if (!ending) {
   process.on('message', (m: { cmd?: string }) => {

@@ -17,6 +17,7 @@ import { NodeHttpServer } from '../../src/portal/http-server.js';
 import { portalPage } from '../../src/portal/pages.js';
 import { silentLogger } from '../../src/runtime/log.js';
 import { BENCH_PASSWORD, benchStatus } from './fixture.js';
+import { freeTcpPort } from '../../test/helpers/free-port.js';
 
 export type ServerKind = 'portal' | 'bare';
 
@@ -74,7 +75,7 @@ if (kind === 'portal') {
   });
   // NodeHttpServer listens on a fixed port: take a free one from the kernel first (loopback,
   // nothing else races for it here).
-  port = await freePort();
+  port = await freeTcpPort();
   const server = new NodeHttpServer({ logger: silentLogger }, { listenAddress: '127.0.0.1', httpPort: 0, portalPort: port, nodeApp: app, portalApp: app });
   await server.openPortal();
   close = () => server.close();
@@ -102,16 +103,6 @@ function stats(): ServerStats {
   return { rss: m.rss, heapUsed: m.heapUsed, maxRss: process.resourceUsage().maxRSS * 1024, counters: counters && { ...counters } };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 process.on('message', (m: { cmd?: string }) => {
   if (m.cmd === 'stats') process.send!({ stats: stats() });

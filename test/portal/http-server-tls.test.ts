@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect, createServer as createNetServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { connect, } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { after, describe, it } from 'node:test';
 import { NodeHttpServer } from '../../src/portal/http-server.js';
@@ -11,6 +10,7 @@ import type { TlsCertificates } from '../../src/portal/http-server.js';
 import { silentLogger } from '../../src/runtime/log.js';
 import type { CertificatePem } from '../../src/tls/self-signed.js';
 import { fleetCertificate, nodeCertificate } from '../../src/tls/self-signed.js';
+import { freeTcpPort } from '../helpers/free-port.js';
 
 /** A certificate source the test swaps by hand, as the files' recheck would. */
 class Swappable implements TlsCertificates {
@@ -56,17 +56,6 @@ function get(url: string, opts: { host?: string } = {}): Promise<Answer> {
 
 const fp = (c: CertificatePem) => new X509Certificate(c.cert).fingerprint256;
 
-/** Two free ports in a row are not promised; the portal port (port + 1) is never opened here. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe('node HTTP server with TLS: both protocols on one port', () => {
   const servers: NodeHttpServer[] = [];
@@ -75,7 +64,7 @@ describe('node HTTP server with TLS: both protocols on one port', () => {
   });
 
   async function start(tls: TlsCertificates, plainAllowed: (a: string | undefined) => boolean) {
-    const port = await freePort();
+    const port = await freeTcpPort();
     const s = new NodeHttpServer(
       { logger: silentLogger },
       {

@@ -21,6 +21,7 @@ import type { Logger, LogFields } from '../../../src/runtime/log.js';
 import type { MappingRequest } from '../../../src/router/types.js';
 import { miniupnpdDescription, portMappingList, soapFault, soapResponse } from './fixtures.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
+import { freeTcpPort } from '../../helpers/free-port.js';
 
 interface Call {
   action: string;
@@ -141,16 +142,6 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   assert.fail(`never happened: ${what}`);
 }
 
-/** A loopback port with nothing listening on it. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 const fake = new FakeIgd();
 before(() => fake.start());
@@ -202,7 +193,7 @@ describe('IgdClient.connect', () => {
   });
 
   it('nothing listening is a RouterError, not a raw exception', async () => {
-    const port = await freePort();
+    const port = await freeTcpPort();
     await assert.rejects(
       IgdClient.connect({ location: `http://127.0.0.1:${port}/rootDesc.xml`, localAddress: '127.0.0.1' }),
       (e: RouterError) => e instanceof RouterError && e.code === 'FD_ROUTER_ERROR',
@@ -212,7 +203,7 @@ describe('IgdClient.connect', () => {
 
 describe('IgdClient.connectFirst', () => {
   it('skips a LOCATION that fails and connects to the next (the rewritten one)', async () => {
-    const deadPort = await freePort();
+    const deadPort = await freeTcpPort();
     const c = await IgdClient.connectFirst(
       [`http://127.0.0.1:${deadPort}/rootDesc.xml`, 'http://127.0.0.1:1/not-http', fake.location],
       { localAddress: '127.0.0.1' },
