@@ -1,4 +1,5 @@
 import type { NodeStatus, PeerStatus } from '../../src/portal/status.js';
+import { sampleStatus } from '../../test/helpers/node-status.js';
 
 /**
  * What a representative of a 10-node fleet reports: the portal page and /api/nodes of the bench
@@ -46,23 +47,17 @@ export function benchStatus(startedAt: number, now: number): NodeStatus {
     at: new Date(base + i * 61_000).toISOString(),
     what: i % 2 ? `node ${NAMES[i]} joined` : 'became representative (previous one silent for 1.2 s)',
   }));
-  return {
+  return sampleStatus({
     name: NAMES[0]!,
     id: nodes[0]!.id,
-    role: 'representative',
     roleSinceMs: 3_600_000,
     uptimeMs: now - startedAt,
     representative: { id: nodes[0]!.id, name: NAMES[0]!, url: `http://${wan}:8080/` },
     wanAddress: wan,
-    wanAddressClass: 'public',
-    ports: { local: 8081, public: 8081, wellKnown: 8080, portal: 8080 },
-    floatingAddress: null,
     router: { protocol: 'upnp-igd2', gateway: '192.168.1.1', localAddress: '192.168.1.20', error: null },
     routerMappings: mappings,
     lan: { mode: 'multicast', port: 4862, authenticated: true, dropped: 3, received: 48_211 },
     nodes,
-    camera: null,
-    tls: null,
     events,
-  };
+  });
 }

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { runCli } from '../../src/commands/main.js';
 import { formatStatus } from '../../src/commands/status.js';
 import type { NodeStatus } from '../../src/portal/status.js';
+import { samplePeer, sampleStatus } from '../helpers/node-status.js';
 
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   let stdout = '';
@@ -13,28 +14,22 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { code, stdout, stderr };
 }
 
-const STATUS: NodeStatus = {
+const STATUS: NodeStatus = sampleStatus({
   name: 'porch',
   id: '0123456789abcdef',
   role: 'follower',
   roleSinceMs: 65_000,
   uptimeMs: 70_000,
   representative: { id: 'fedcba9876543210', name: 'garden', url: 'http://203.0.114.1:8080/' },
-  wanAddress: '203.0.114.1',
-  wanAddressClass: 'public',
   ports: { local: 8081, public: 8082, wellKnown: 8080, portal: 8080 },
-  floatingAddress: null,
   router: { protocol: 'upnp-igd2', gateway: '192.168.77.1', localAddress: '192.168.77.11', error: null },
-  routerMappings: null,
   lan: { mode: 'multicast', port: 4862, authenticated: false, dropped: 3, received: 120 },
   nodes: [
-    { id: '0123456789abcdef', name: 'porch', self: true, representative: false, addresses: ['192.168.77.11'], localPort: 8081, publicPort: 8082, url: 'http://203.0.114.1:8082/', lanUrl: 'http://192.168.77.11:8081/', lastSeenMsAgo: 0, camera: false },
-    { id: 'fedcba9876543210', name: 'garden', self: false, representative: true, addresses: ['192.168.77.10'], localPort: 8081, publicPort: 8081, url: 'http://203.0.114.1:8081/', lanUrl: 'http://192.168.77.10:8081/', lastSeenMsAgo: 400, camera: false },
+    samplePeer(1, { id: '0123456789abcdef', name: 'porch', self: true }),
+    samplePeer(0, { id: 'fedcba9876543210', name: 'garden', self: false, lastSeenMsAgo: 400 }),
   ],
-  camera: null,
-  tls: null,
   events: [{ at: '2026-11-25T03:00:00.000Z', what: 'starting → follower: inquiry from fedcba9876543210' }],
-};
+});
 
 describe('frontdoor status', () => {
   it('asks the node and says it in words; --json gives the node\'s JSON', async () => {

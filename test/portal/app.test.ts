@@ -20,46 +20,24 @@ import {
   verifySession,
 } from '../../src/portal/auth.js';
 import type { NodeStatus } from '../../src/portal/status.js';
+import { samplePeer, sampleStatus } from '../helpers/node-status.js';
 import { silentLogger } from '../../src/runtime/log.js';
 
 const EVIL = '<script>alert(1)</script>';
 
 function status(): NodeStatus {
-  const node = (name: string, i: number, rep: boolean) => ({
-    id: `id${i}`,
-    name,
-    self: i === 0,
-    representative: rep,
-    addresses: [`192.168.77.${10 + i}`],
-    localPort: 8081,
-    publicPort: 8081 + i,
-    url: `http://203.0.114.1:${8081 + i}/`,
-    lanUrl: `http://192.168.77.${10 + i}:8081/`,
-    lastSeenMsAgo: 0,
-    camera: false,
-  });
-  return {
+  const node = (name: string, i: number, rep: boolean) => samplePeer(i, { name, representative: rep });
+  return sampleStatus({
     name: 'garden',
-    id: 'id0',
-    role: 'representative',
-    roleSinceMs: 1000,
-    uptimeMs: 2000,
     representative: { id: 'id0', name: 'garden', url: 'http://203.0.114.1:8080/' },
-    wanAddress: '203.0.114.1',
-    wanAddressClass: 'public',
-    ports: { local: 8081, public: 8081, wellKnown: 8080, portal: 8080 },
-    floatingAddress: null,
-    router: { protocol: 'upnp-igd2', gateway: '192.168.77.1', localAddress: '192.168.77.10', error: null },
     routerMappings: [
       { protocol: 'TCP', externalPort: 8080, internalClient: '192.168.77.10', internalPort: 8080, description: 'frontdoor representative id0', leaseSeconds: 20, frontdoor: true },
       { protocol: 'UDP', externalPort: 3074, internalClient: '192.168.77.50', internalPort: 3074, description: 'Xbox', leaseSeconds: 0, frontdoor: false },
     ],
     lan: { mode: 'multicast', port: 4862, authenticated: true, dropped: 0, received: 10 },
     nodes: [node('garden', 0, true), node('porch', 1, false), node(EVIL, 2, false)],
-    camera: null,
-    tls: null,
     events: [{ at: '2026-11-25T03:00:00.000Z', what: 'candidate → representative: router granted the port' }],
-  };
+  });
 }
 
 interface Rig {

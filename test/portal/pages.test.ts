@@ -3,41 +3,15 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { esc, nodePage, portalPage, thumbnailOrigins } from '../../src/portal/pages.js';
 import type { NodeStatus } from '../../src/portal/status.js';
+import { samplePeer, sampleStatus } from '../helpers/node-status.js';
 
 function status(name: string): NodeStatus {
-  return {
+  return sampleStatus({
     name,
     id: 'abc',
-    role: 'representative',
-    roleSinceMs: 1000,
-    uptimeMs: 2000,
     representative: { id: 'abc', name, url: 'http://203.0.114.1:8080/' },
-    wanAddress: '203.0.114.1',
-    wanAddressClass: 'public',
-    ports: { local: 8081, public: 8081, wellKnown: 8080, portal: 8080 },
-    floatingAddress: null,
-    router: { protocol: 'upnp-igd2', gateway: '192.168.77.1', localAddress: '192.168.77.10', error: null },
-    routerMappings: null,
-    lan: { mode: 'multicast', port: 4862, authenticated: true, dropped: 0, received: 0 },
-    nodes: [
-      {
-        id: 'abc',
-        name,
-        self: true,
-        representative: true,
-        addresses: ['192.168.77.10'],
-        localPort: 8081,
-        publicPort: 8081,
-        url: 'http://203.0.114.1:8081/',
-        lanUrl: 'http://192.168.77.10:8081/',
-        lastSeenMsAgo: 0,
-        camera: false,
-      },
-    ],
-    camera: null,
-    tls: null,
-    events: [],
-  };
+    nodes: [samplePeer(0, { id: 'abc', name })],
+  });
 }
 
 describe('pages', () => {
@@ -67,7 +41,7 @@ describe('pages: cameras', () => {
     const s = status('garden');
     s.nodes = [
       { ...(s.nodes[0] as NodeStatus['nodes'][number]), camera: true },
-      { id: 'def', name: 'porch', self: false, representative: false, addresses: ['192.168.77.11'], localPort: 8081, publicPort: 8082, url: null, lanUrl: 'http://192.168.77.11:8081/', lastSeenMsAgo: 100, camera: true },
+      samplePeer(1, { id: 'def', name: 'porch', url: null, lastSeenMsAgo: 100, camera: true }),
     ];
     s.camera = { source: 'test pattern (ffmpeg)', kind: 'test', state: 'failed', reason: 'ffmpeg is not installed', width: 640, height: 360, fps: 15, viewers: 0, frames: 0, restarts: 2 };
     return s;
