@@ -48,8 +48,15 @@ export class CertificateFileError extends Error {
 }
 
 interface Loaded extends CertificatePem {
-  source: TlsSource;
-  x509: X509Certificate;
+  /** What status() shows, worked out once: /api/status asks for it on every poll. */
+  about: Omit<TlsStatus, 'error'>;
+}
+
+function loaded(pem: CertificatePem, source: TlsSource, x509 = new X509Certificate(pem.cert)): Loaded {
+  return {
+    ...pem,
+    about: { source, fingerprint: x509.fingerprint256, subject: x509.subject.replace(/\n/g, ', '), notAfter: new Date(x509.validTo).toISOString() },
+  };
 }
 
 export class TlsCredentials {
@@ -77,13 +84,7 @@ export class TlsCredentials {
   }
 
   status(): TlsStatus {
-    return {
-      source: this.cur.source,
-      fingerprint: this.cur.x509.fingerprint256,
-      subject: this.cur.x509.subject.replace(/\n/g, ', '),
-      notAfter: new Date(this.cur.x509.validTo).toISOString(),
-      error: this.error,
-    };
+    return { ...this.cur.about, error: this.error };
   }
 
   /** Called with the new certificate when the user's files change. */
@@ -116,7 +117,7 @@ export class TlsCredentials {
     }
     this.cur = fromFiles ?? (await this.fallback());
     if (this.error !== null) {
-      this.log.error(`cannot use the TLS certificate files; serving the ${this.cur.source === 'fleet' ? "fleet's" : "node's own"} certificate meanwhile`, {
+      this.log.error(`cannot use the TLS certificate files; serving the ${this.cur.about.source === 'fleet' ? "fleet's" : "node's own"} certificate meanwhile`, {
         error: this.error,
       });
     }
@@ -127,10 +128,10 @@ export class TlsCredentials {
   private async fallback(): Promise<Loaded> {
     if (this.o.secret !== '') {
       const pem = fleetCertificate(this.o.secret);
-      return { ...pem, source: 'fleet', x509: new X509Certificate(pem.cert) };
+      return loaded(pem, 'fleet');
     }
     const pem = await this.keptNodeCertificate();
-    return { ...pem, source: 'node', x509: new X509Certificate(pem.cert) };
+    return loaded(pem, 'node');
   }
 
   /** Made once and kept, so a browser's exception survives a restart (without a fleet secret). */
@@ -182,7 +183,7 @@ export class TlsCredentials {
     if (Date.parse(x509.validTo) <= now) throw new CertificateFileError(certFile, `expired on ${new Date(x509.validTo).toISOString()}`);
     if (Date.parse(x509.validFrom) > now) throw new CertificateFileError(certFile, `is not valid before ${new Date(x509.validFrom).toISOString()}`);
     this.lastSeen = await this.signature();
-    return { cert, key, source: 'files', x509 };
+    return loaded({ cert, key }, 'files', x509);
   }
 
   private async signature(): Promise<string> {
@@ -207,18 +208,18 @@ export class TlsCredentials {
     this.lastSeen = sig;
     try {
       const next = await this.readFiles();
-      const changed = next.x509.fingerprint256 !== this.cur.x509.fingerprint256;
+      const changed = next.about.fingerprint !== this.cur.about.fingerprint;
       this.cur = next;
       this.error = null;
       if (changed) {
-        this.log.info('TLS certificate renewed from its files', { fingerprint: next.x509.fingerprint256, notAfter: new Date(next.x509.validTo).toISOString() });
+        this.log.info('TLS certificate renewed from its files', { fingerprint: next.about.fingerprint, notAfter: next.about.notAfter });
         for (const l of this.listeners) l(this.current);
       }
     } catch (err) {
       this.error = (err as Error).message;
       this.log.error('the TLS certificate files changed but cannot be used; still serving the previous certificate', {
         error: this.error,
-        serving: this.cur.x509.fingerprint256,
+        serving: this.cur.about.fingerprint,
       });
     }
   }
