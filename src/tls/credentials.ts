@@ -7,15 +7,17 @@ import type { CertificatePem } from './self-signed.js';
 
 /**
  * The certificate the public ports serve, in order of preference: the user's own files (a
- * dynamic-DNS name's certificate), else the fleet's own (derived from the fleet secret, the same
- * on every node), else this node's own (made once, kept in the data directory).
+ * dynamic-DNS name's certificate), else an ACME certificate (obtained by the representative,
+ * src/acme/, and shared with the fleet; kept in the data directory), else the fleet's own
+ * (derived from the fleet secret, the same on every node), else this node's own (made once,
+ * kept in the data directory).
  *
  * The user's files are checked again every `recheckMs`: a renewed certificate is taken without
  * dropping a connection (the listener swaps its secure context), and a bad or expired one is a
  * clear error while the node keeps serving what it had.
  */
 
-export type TlsSource = 'files' | 'fleet' | 'node';
+export type TlsSource = 'files' | 'acme' | 'fleet' | 'node';
 
 export interface TlsStatus {
   source: TlsSource;
@@ -26,6 +28,14 @@ export interface TlsStatus {
   /** The last problem with the user's files, while the node serves something else. */
   error: string | null;
 }
+
+/** What installAcme() did with a certificate it was given. */
+export type AcmeInstall = 'installed' | 'same' | 'older' | 'files-win';
+
+const SOURCE_WORDS: Record<TlsSource, string> = { files: "user's", acme: 'ACME', fleet: "fleet's", node: "node's own" };
+
+const ACME_CERT = 'acme-cert.pem';
+const ACME_KEY = 'acme-key.pem';
 
 export interface TlsOptions {
   certFile: string;
@@ -50,13 +60,40 @@ export class CertificateFileError extends Error {
 interface Loaded extends CertificatePem {
   /** What status() shows, worked out once: /api/status asks for it on every poll. */
   about: Omit<TlsStatus, 'error'>;
+  notBefore: number;
+  notAfter: number;
+  /** The subject alternative names: IP addresses and DNS names, as written. */
+  names: string[];
 }
 
 function loaded(pem: CertificatePem, source: TlsSource, x509 = new X509Certificate(pem.cert)): Loaded {
   return {
     ...pem,
     about: { source, fingerprint: x509.fingerprint256, subject: x509.subject.replace(/\n/g, ', '), notAfter: new Date(x509.validTo).toISOString() },
+    notBefore: Date.parse(x509.validFrom),
+    notAfter: Date.parse(x509.validTo),
+    names: altNames(x509),
   };
+}
+
+/** The names an ACME certificate is for, and its validity, for deciding when to renew. */
+export interface AcmeCertificateInfo {
+  fingerprint: string;
+  names: string[];
+  notBefore: number;
+  notAfter: number;
+  pem: CertificatePem;
+}
+
+/** "DNS:a.example, IP Address:203.0.114.1" -> ['a.example', '203.0.114.1']. */
+function altNames(x509: X509Certificate): string[] {
+  const san = x509.subjectAltName ?? '';
+  const out: string[] = [];
+  for (const part of san.split(', ')) {
+    const m = /^(DNS|IP Address):(.+)$/.exec(part);
+    if (m) out.push(m[2]!.toLowerCase());
+  }
+  return out;
 }
 
 export class TlsCredentials {
@@ -67,6 +104,8 @@ export class TlsCredentials {
   private error: string | null = null;
   private timer: NodeJS.Timeout | undefined;
   private lastSeen = '';
+  /** The ACME certificate, kept even while the user's files win, so a later switch has it. */
+  private acme: Loaded | undefined;
 
   private constructor(components: { logger: Logger }, o: TlsOptions) {
     this.o = o;
@@ -115,14 +154,75 @@ export class TlsCredentials {
       this.timer = setInterval(() => void this.recheck(), this.o.recheckMs ?? 60_000);
       this.timer.unref();
     }
-    this.cur = fromFiles ?? (await this.fallback());
+    if (fromFiles === undefined) this.acme = await this.keptAcme();
+    this.cur = fromFiles ?? this.acme ?? (await this.fallback());
     if (this.error !== null) {
-      this.log.error(`cannot use the TLS certificate files; serving the ${this.cur.about.source === 'fleet' ? "fleet's" : "node's own"} certificate meanwhile`, {
+      this.log.error(`cannot use the TLS certificate files; serving the ${SOURCE_WORDS[this.cur.about.source]} certificate meanwhile`, {
         error: this.error,
       });
     }
     const s = this.status();
     this.log.info('TLS certificate', { source: s.source, fingerprint: s.fingerprint, notAfter: s.notAfter });
+  }
+
+  /** The ACME certificate this node serves or was given, if any. */
+  acmeCertificate(): AcmeCertificateInfo | undefined {
+    const a = this.acme;
+    if (a === undefined) return undefined;
+    return { fingerprint: a.about.fingerprint, names: a.names, notBefore: a.notBefore, notAfter: a.notAfter, pem: { cert: a.cert, key: a.key } };
+  }
+
+  /**
+   * Takes an ACME certificate (obtained by this node, or shared by the representative) and
+   * keeps it in the data directory. A bad pair is an error and changes nothing; one that ends
+   * sooner than the one held is refused (a replayed old bundle must not roll the fleet back).
+   * The user's files, when they are good, go on being served.
+   */
+  async installAcme(pem: CertificatePem): Promise<AcmeInstall> {
+    const next = loaded(pem, 'acme', checkPair(pem, (this.o.now ?? Date.now)(), { cert: 'the ACME certificate', key: 'the ACME key' }));
+    const held = this.acme;
+    if (held !== undefined) {
+      if (held.about.fingerprint === next.about.fingerprint) return 'same';
+      if (next.notAfter <= held.notAfter) return 'older';
+    }
+    this.acme = next;
+    await this.keep(ACME_KEY, ACME_CERT, pem, 'cannot keep the ACME certificate in the data directory; after a restart the fleet serves its own until the representative hands it over again');
+    if (this.cur.about.source === 'files' && this.error === null) return 'files-win';
+    this.cur = next;
+    this.log.info('TLS certificate from ACME', { fingerprint: next.about.fingerprint, names: next.names.join(','), notAfter: next.about.notAfter });
+    for (const l of this.listeners) l(this.current);
+    return 'installed';
+  }
+
+  private async keptAcme(): Promise<Loaded | undefined> {
+    const dir = this.o.dataDir;
+    if (dir === undefined) return undefined;
+    let pem: CertificatePem;
+    try {
+      const [cert, key] = await Promise.all([readFile(join(dir, ACME_CERT), 'utf8'), readFile(join(dir, ACME_KEY), 'utf8')]);
+      pem = { cert, key };
+    } catch {
+      return undefined;
+    }
+    try {
+      return loaded(pem, 'acme', checkPair(pem, (this.o.now ?? Date.now)(), { cert: join(dir, ACME_CERT), key: join(dir, ACME_KEY) }));
+    } catch (err) {
+      // Expired while the node was off is the usual case: the representative gets a new one.
+      this.log.warn('not using the kept ACME certificate', { error: (err as Error).message });
+      return undefined;
+    }
+  }
+
+  private async keep(keyName: string, certName: string, pem: CertificatePem, failure: string): Promise<void> {
+    const dir = this.o.dataDir;
+    if (dir === undefined) return;
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(join(dir, keyName), pem.key, { mode: 0o600 });
+      await writeFile(join(dir, certName), pem.cert, { mode: 0o644 });
+    } catch (err) {
+      this.log.error(failure, { dir, error: (err as Error).message });
+    }
   }
 
   private async fallback(): Promise<Loaded> {
@@ -148,40 +248,14 @@ export class TlsCredentials {
       }
     }
     const made = nodeCertificate();
-    if (dir !== undefined) {
-      try {
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        await writeFile(join(dir, 'tls-key.pem'), made.key, { mode: 0o600 });
-        await writeFile(join(dir, 'tls-cert.pem'), made.cert, { mode: 0o644 });
-      } catch (err) {
-        this.log.error('cannot keep the TLS certificate in the data directory; a new one is made at every start', {
-          dir,
-          error: (err as Error).message,
-        });
-      }
-    }
+    await this.keep('tls-key.pem', 'tls-cert.pem', made, 'cannot keep the TLS certificate in the data directory; a new one is made at every start');
     return made;
   }
 
   private async readFiles(): Promise<Loaded> {
     const { certFile, keyFile } = this.o;
     const [cert, key] = await Promise.all([readOrThrow(certFile), readOrThrow(keyFile)]);
-    let x509: X509Certificate;
-    try {
-      x509 = new X509Certificate(cert);
-    } catch (err) {
-      throw new CertificateFileError(certFile, 'is not a PEM certificate', { cause: err });
-    }
-    let keyObject: ReturnType<typeof createPrivateKey>;
-    try {
-      keyObject = createPrivateKey(key);
-    } catch (err) {
-      throw new CertificateFileError(keyFile, 'is not a PEM private key (or is encrypted)', { cause: err });
-    }
-    if (!x509.checkPrivateKey(keyObject)) throw new CertificateFileError(keyFile, `is not the key of ${certFile}`);
-    const now = (this.o.now ?? Date.now)();
-    if (Date.parse(x509.validTo) <= now) throw new CertificateFileError(certFile, `expired on ${new Date(x509.validTo).toISOString()}`);
-    if (Date.parse(x509.validFrom) > now) throw new CertificateFileError(certFile, `is not valid before ${new Date(x509.validFrom).toISOString()}`);
+    const x509 = checkPair({ cert, key }, (this.o.now ?? Date.now)(), { cert: certFile, key: keyFile });
     this.lastSeen = await this.signature();
     return loaded({ cert, key }, 'files', x509);
   }
@@ -223,6 +297,26 @@ export class TlsCredentials {
       });
     }
   }
+}
+
+/** A certificate and its key that can serve now; errors name `label`'s cert or key. */
+function checkPair(pem: CertificatePem, now: number, label: { cert: string; key: string }): X509Certificate {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(pem.cert);
+  } catch (err) {
+    throw new CertificateFileError(label.cert, 'is not a PEM certificate', { cause: err });
+  }
+  let keyObject: ReturnType<typeof createPrivateKey>;
+  try {
+    keyObject = createPrivateKey(pem.key);
+  } catch (err) {
+    throw new CertificateFileError(label.key, 'is not a PEM private key (or is encrypted)', { cause: err });
+  }
+  if (!x509.checkPrivateKey(keyObject)) throw new CertificateFileError(label.key, `is not the key of ${label.cert}`);
+  if (Date.parse(x509.validTo) <= now) throw new CertificateFileError(label.cert, `expired on ${new Date(x509.validTo).toISOString()}`);
+  if (Date.parse(x509.validFrom) > now) throw new CertificateFileError(label.cert, `is not valid before ${new Date(x509.validFrom).toISOString()}`);
+  return x509;
 }
 
 async function readOrThrow(file: string): Promise<string> {
