@@ -25,7 +25,7 @@ import { createCommandRunner } from '../floating-address/command-runner.js';
 import { FloatingAddress } from '../floating-address/floating-address.js';
 import type { FloatingSetting } from '../floating-address/floating-address.js';
 import { FloatingMapper, preferPrimaryArpSource } from '../floating-address/floating-mapper.js';
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Camera } from '../camera/camera.js';
 import { newCameraCounters } from '../camera/http.js';
 import { createPortalApp, newCounters } from '../portal/app.js';
@@ -33,6 +33,11 @@ import { LoginThrottle, resolveCredentials } from '../portal/auth.js';
 import type { PortalCredentials } from '../portal/auth.js';
 import { NodeHttpServer } from '../portal/http-server.js';
 import { TlsCredentials } from '../tls/credentials.js';
+import { bundleKey } from '../acme/bundle.js';
+import { Http01Challenges } from '../acme/challenges.js';
+import { AcmeClientIssuer } from '../acme/issuer.js';
+import { AcmeManager } from '../acme/manager.js';
+import { BundleReceiver, sendBundle } from '../acme/share.js';
 import { ipv4ToInt, networkOf } from '../router/wan-address.js';
 import { interfaceOf } from '../floating-address/floating-mapper.js';
 import type { NodeStatus, PeerStatus } from '../portal/status.js';
@@ -98,6 +103,11 @@ export interface AgentOptions {
    * fleet's own certificate; undefined serves plain HTTP.
    */
   tls?: { certFile: string; keyFile: string };
+  /**
+   * A trusted certificate from an ACME CA (docs/tls.md): obtained by the representative, shared
+   * with the other nodes when there is a fleet secret. Only with `tls` and no certificate files.
+   */
+  acme?: { directoryUrl: string; names: string[]; challengePort: number; email: string };
   /** A camera node's pictures (claim 17), served on its pages; the agent closes it on stop. */
   camera?: {
     camera: Camera;
@@ -151,6 +161,9 @@ export class Agent {
   private apps: { node: RequestListener; portal: RequestListener } | undefined;
   private credentials: PortalCredentials | undefined;
   private tlsCredentials: TlsCredentials | undefined;
+  /** The ACME client's duty, while representative (undefined without --acme). */
+  private acme: AcmeManager | undefined;
+  private readonly challenges = new Http01Challenges();
   /** http or https: the links this node gives out. */
   private readonly scheme: 'http' | 'https';
   private readonly counters = newCounters();
@@ -182,6 +195,7 @@ export class Agent {
         nodeApp: (req, res) => this.apps?.node(req, res),
         portalApp: (req, res) => this.apps?.portal(req, res),
         ...(tls ? { tls } : {}),
+        ...(tls && opts.acme ? { plainAnswer: (req: IncomingMessage, res: ServerResponse) => this.answerChallenge(req, res) } : {}),
       },
     );
     if (opts.floating !== undefined) {
@@ -204,6 +218,16 @@ export class Agent {
 
   get id(): string {
     return this.self.id;
+  }
+
+  /** The CA's http-01 request, on plain HTTP from anywhere; nothing else is answered here. */
+  private answerChallenge(req: IncomingMessage, res: ServerResponse): boolean {
+    if (req.method !== 'GET' || req.url === undefined) return false;
+    const body = this.challenges.answer(req.url);
+    if (body === undefined) return false;
+    this.log.info('answered the ACME challenge', { from: req.socket.remoteAddress });
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store', connection: 'close' }).end(body);
+    return true;
   }
 
   private tlsOrThrow(): TlsCredentials {
@@ -281,6 +305,7 @@ export class Agent {
       this.abort.abort(new Error('stopping'));
       this.discoveryTimer?.cancel();
       this.pageTimer?.cancel();
+      await this.acme?.stop();
       await this.election?.stop({ graceful });
       await this.keeper?.stop({ release: graceful }).catch((err: unknown) => {
         this.log.warn('could not release this node\'s own port', { error: String(err) });
@@ -308,6 +333,7 @@ export class Agent {
         { logger: this.log.child('tls') },
         { certFile: o.tls.certFile, keyFile: o.tls.keyFile, secret: o.lan.secret, dataDir: o.dataDir },
       );
+      if (o.acme) this.acme = this.makeAcme(o.acme, this.tlsCredentials);
     }
     const creds = await resolveCredentials({ password: o.portal?.password ?? '', secret: o.lan.secret, dataDir: o.dataDir });
     this.credentials = creds;
@@ -347,7 +373,45 @@ export class Agent {
           }
         : {}),
     };
-    this.apps = { node: createPortalApp({ ...common, which: 'node' }), portal: createPortalApp({ ...common, which: 'portal' }) };
+    // Any node takes the representative's certificate, on its own port only.
+    const receiver =
+      o.acme && o.lan.secret !== ''
+        ? new BundleReceiver({ logger: this.log.child('acme') }, { key: bundleKey(o.lan.secret), credentials: () => this.tlsCredentials })
+        : undefined;
+    this.apps = {
+      node: createPortalApp({ ...common, which: 'node', ...(receiver ? { acmeBundle: (body: Buffer, from: string) => receiver.accept(body, from) } : {}) }),
+      portal: createPortalApp({ ...common, which: 'portal' }),
+    };
+  }
+
+  private makeAcme(acme: NonNullable<AgentOptions['acme']>, credentials: TlsCredentials): AcmeManager {
+    const o = this.opts;
+    const log = this.log.child('acme');
+    if (o.lan.secret === '') {
+      log.warn('no fleet secret: an ACME certificate would serve the portal only, not the other nodes\' pages. Set FRONTDOOR_SECRET to share it');
+    }
+    return new AcmeManager(
+      {
+        clock: this.clock,
+        logger: log,
+        issuer: new AcmeClientIssuer({ logger: log }, { directoryUrl: acme.directoryUrl, dataDir: o.dataDir, email: acme.email }),
+        challenges: this.challenges,
+        credentials,
+        mapper: () => this.mapper,
+        wanAddress: () => this.election?.wanAddress ?? this.wan,
+        members: () =>
+          (this.election?.directory ?? [])
+            .filter((e) => !e.self)
+            .map((e) => ({ id: e.id, address: e.info.addresses[0] ?? e.address, port: e.info.localPort })),
+        send: sendBundle,
+      },
+      {
+        names: acme.names,
+        challengePort: acme.challengePort,
+        localPort: o.httpPort,
+        bundleKey: o.lan.secret === '' ? undefined : bundleKey(o.lan.secret),
+      },
+    );
   }
 
   status(): NodeStatus {
@@ -377,7 +441,7 @@ export class Agent {
       lan: { mode: o.lan.mode, port: o.lan.port, authenticated: o.lan.secret !== '', ...lanStats(this.transport) },
       nodes: peers,
       camera: o.camera?.camera.status() ?? null,
-      tls: this.tlsCredentials?.status() ?? null,
+      tls: this.tlsCredentials ? { ...this.tlsCredentials.status(), acme: this.acme?.status() ?? null } : null,
       events: [...this.events],
     };
   }
@@ -539,6 +603,8 @@ export class Agent {
       });
     }
     this.emit({ type: 'wan-address', address });
+    // A certificate for the old address is no good for the new one.
+    this.acme?.nudge();
   }
 
   // ---- election -------------------------------------------------------------------------
@@ -597,9 +663,13 @@ export class Agent {
           this.note(`${c.from} → ${c.to}: ${c.reason}`);
           this.emit({ type: 'role', from: c.from, to: c.to, reason: c.reason });
         },
-        onDirectoryChange: (entries) => this.emit({ type: 'directory', nodes: entries.length }),
+        onDirectoryChange: (entries) => {
+          this.acme?.membersChanged();
+          this.emit({ type: 'directory', nodes: entries.length });
+        },
         onBecomeRepresentative: async () => {
           await this.http.openPortal();
+          this.acme?.start();
           const wan = this.election?.wanAddress ?? this.wan;
           this.log.info('serving the portal', {
             url: wan ? `${this.scheme}://${hostPort(wan, o.publicPort)}/` : undefined,
@@ -608,6 +678,7 @@ export class Agent {
         },
         onStepDown: async (reason) => {
           await this.http.closePortal();
+          void this.acme?.stop();
           // Before the withdraw goes out: the heir takes the address as soon as it hears it.
           await floating?.drop().catch((err: unknown) => this.log.warn('could not drop the floating address', { error: String(err) }));
           this.log.info('stopped serving the portal', { reason });

@@ -1,3 +1,4 @@
+import { directoryUrl } from '../acme/directories.js';
 import type { AgentOptions } from '../agent/agent.js';
 import { resolveDataDir, resolveIdentity } from '../agent/identity.js';
 import type { Identity } from '../agent/identity.js';
@@ -75,6 +76,7 @@ export function agentOptions(s: Settings, net: LocalNetwork, env: NodeJS.Process
     throw new ConfigError(s.tlsCert === '' ? '--tls-key' : '--tls-cert', s.tlsCert === '' ? 'needs --tls-cert too' : 'needs --tls-key too');
   }
   if (s.tls === 'off' && s.tlsCert !== '') throw new ConfigError('--tls-cert', 'is set while --tls is off: drop one of them');
+  if (s.acmeChallengePort === s.publicPort) throw new ConfigError('--acme-challenge-port', `must differ from --public-port (${s.publicPort})`);
   const identity = resolveIdentity({ name: s.name, deviceId: s.deviceId, env });
   const options: AgentOptions = {
     name: identity.name,
@@ -98,6 +100,10 @@ export function agentOptions(s: Settings, net: LocalNetwork, env: NodeJS.Process
     dataDir: resolveDataDir(s.dataDir, env),
     portal: { password: s.password, lanOpen: s.lanOpen },
     ...(s.tls === 'off' ? {} : { tls: { certFile: s.tlsCert, keyFile: s.tlsKey } }),
+    // The user's own certificate wins over ACME; without TLS there is nothing to certify.
+    ...(s.tls === 'off' || s.tlsCert !== '' || s.acme === 'off'
+      ? {}
+      : { acme: { directoryUrl: directoryUrl(s.acme), names: s.acmeName === '' ? [] : [s.acmeName.toLowerCase()], challengePort: s.acmeChallengePort, email: s.acmeEmail } }),
   };
   return { options, identity };
 }

@@ -1,3 +1,4 @@
+import type { AcmeStatus } from '../acme/manager.js';
 import { resolveDataDir } from '../agent/identity.js';
 import { resolveCredentials } from '../portal/auth.js';
 import type { NodeStatus } from '../portal/status.js';
@@ -48,9 +49,24 @@ async function readPassword(dataDir: string): Promise<string | undefined> {
 
 const TLS_SOURCE: Record<string, string> = {
   files: 'your certificate files',
+  acme: 'a trusted certificate from the ACME CA (--acme)',
   fleet: "the fleet's own certificate (the same on every node; check this fingerprint when your browser asks)",
   node: "this node's own certificate (no fleet secret)",
 };
+
+function acmeLine(a: AcmeStatus): string {
+  const names = a.names.join(', ') || 'the WAN address';
+  switch (a.state) {
+    case 'valid':
+      return `certificate for ${names}, shared with ${a.sharedWith} other node(s)`;
+    case 'obtaining':
+      return `asking the CA for ${names}`;
+    case 'waiting':
+      return `waiting: ${a.error ?? ''}`;
+    default:
+      return `failed: ${a.error ?? ''}; next try ${a.nextAt ?? '?'}`;
+  }
+}
 
 function seconds(ms: number): string {
   if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
@@ -82,6 +98,8 @@ export function formatStatus(s: NodeStatus, password?: string): string {
       ? `TLS         ${TLS_SOURCE[s.tls.source] ?? s.tls.source}, SHA-256 ${s.tls.fingerprint}${s.tls.error ? `\n            problem with the certificate files: ${s.tls.error}` : ''}`
       : 'TLS         off: plain HTTP, the password crosses the internet in the clear (--tls off)',
   );
+  const acme = s.tls?.acme;
+  if (acme && acme.state !== 'idle') out.push(`ACME        ${acmeLine(acme)}`);
   if (password !== undefined) out.push(`Password    ${password}  (user admin; the portal's login on every node)`);
   out.push(`Nodes (${s.nodes.length}):`);
   const width = Math.max(...s.nodes.map((n) => n.name.length), 4);

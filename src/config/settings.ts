@@ -232,6 +232,50 @@ export const SETTINGS = [
     group: 'portal',
   }),
   spec({
+    key: 'acme',
+    flag: '--acme',
+    env: 'FRONTDOOR_ACME',
+    type: 'string',
+    default: 'letsencrypt',
+    pattern: '^(off|letsencrypt|letsencrypt-staging|https://[^\\s]{1,2000})$',
+    patternText: 'off, letsencrypt, letsencrypt-staging or an https:// ACME directory URL',
+    help: "Where the representative gets a trusted certificate for the WAN address (or --acme-name) when no --tls-cert is given, and shares it with every node (with a fleet secret): letsencrypt (you accept its subscriber agreement), letsencrypt-staging, an ACME directory URL, or off. Needs the router to forward --acme-challenge-port for a moment; else the fleet's own certificate is served (docs/tls.md).",
+    group: 'portal',
+  }),
+  spec({
+    key: 'acmeName',
+    flag: '--acme-name',
+    env: 'FRONTDOOR_ACME_NAME',
+    type: 'string',
+    default: '',
+    defaultText: 'the WAN address',
+    pattern: '^$|^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}$',
+    patternText: 'a DNS name such as cams.example.net',
+    help: 'A DNS name that points at the router (dynamic DNS) to get the ACME certificate for, instead of the WAN address.',
+    group: 'portal',
+  }),
+  spec({
+    key: 'acmeChallengePort',
+    flag: '--acme-challenge-port',
+    env: 'FRONTDOOR_ACME_CHALLENGE_PORT',
+    type: 'port',
+    default: 80,
+    help: 'The public port the CA connects to for the http-01 challenge, forwarded only while it looks: 80 for every public CA; only a test CA uses another.',
+    group: 'portal',
+  }),
+  spec({
+    key: 'acmeEmail',
+    flag: '--acme-email',
+    env: 'FRONTDOOR_ACME_EMAIL',
+    type: 'string',
+    default: '',
+    defaultText: 'none',
+    pattern: '^$|^[^\\s@]{1,64}@[^\\s@]{1,253}$',
+    patternText: 'an e-mail address',
+    help: "A contact address given to the CA for its notices (optional).",
+    group: 'portal',
+  }),
+  spec({
     key: 'camera',
     flag: '--camera',
     env: 'FRONTDOOR_CAMERA',
@@ -493,6 +537,10 @@ export interface Settings {
   tls: 'auto' | 'off';
   tlsCert: string;
   tlsKey: string;
+  acme: string;
+  acmeName: string;
+  acmeChallengePort: number;
+  acmeEmail: string;
   camera: string;
   cameraWidth: number;
   cameraHeight: number;

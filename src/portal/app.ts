@@ -1,5 +1,7 @@
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import { MAX_BUNDLE_BYTES } from '../acme/bundle.js';
+import { BUNDLE_PATH } from '../acme/share.js';
 import type { CameraCounters, CameraHttpOptions } from '../camera/http.js';
 import { serveSnapshot, serveStream } from '../camera/http.js';
 import type { Logger } from '../runtime/log.js';
@@ -31,6 +33,11 @@ export interface PortalAppOptions {
   passwordHint: string;
   /** A camera node's pictures (claim 17); without it /camera.* are 404. */
   camera?: { http: CameraHttpOptions; counters: CameraCounters };
+  /**
+   * Takes the ACME certificate bundle the representative hands over (src/acme/share.ts), from
+   * LAN addresses only; without it the route is 404.
+   */
+  acmeBundle?: (body: Buffer, from: string) => Promise<{ status: number; message: string }>;
 }
 
 export interface PortalCounters {
@@ -124,6 +131,26 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
     });
     res.redirect(303, '/');
   });
+  const acmeBundle = o.acmeBundle;
+  if (acmeBundle) {
+    // Not behind the login: the seal, made with the fleet secret, is the authentication. Not for
+    // the internet either: to a WAN address the route does not exist.
+    app.post(BUNDLE_PATH, (req, res, next) => {
+      if (!o.isLan(source(req))) return next();
+      const announced = Number(req.get('content-length') ?? 0);
+      if (!(announced > 0 && announced <= MAX_BUNDLE_BYTES)) {
+        res.status(announced > MAX_BUNDLE_BYTES ? 413 : 400).json({ error: announced > MAX_BUNDLE_BYTES ? 'request too large' : 'bad request' });
+        return;
+      }
+      express.raw({ type: () => true, limit: MAX_BUNDLE_BYTES })(req, res, (err?: unknown) => {
+        if (err) return next(err);
+        acmeBundle(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), source(req)).then(
+          (a) => (a.status === 204 ? res.status(204).end() : res.status(a.status).json({ error: a.message })),
+          next,
+        );
+      });
+    });
+  }
   app.post('/logout', (_req, res) => {
     res.clearCookie(SESSION_COOKIE, { path: '/' });
     res.redirect(303, '/login');

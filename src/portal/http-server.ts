@@ -44,6 +44,12 @@ export interface NodeHttpServerInit {
   tls?: TlsCertificates;
   /** Which plain-HTTP clients get the application rather than a redirect. Default: loopback. */
   plainAllowed?: (address: string | undefined) => boolean;
+  /**
+   * Answers some plain-HTTP requests from anywhere before the redirect: the ACME http-01
+   * challenge, which the CA fetches over plain HTTP and will not follow to another port. Returns
+   * whether it answered.
+   */
+  plainAnswer?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /** One port: what close() must end. */
@@ -122,7 +128,12 @@ export class NodeHttpServer {
     limit(secure);
     // Plain HTTP carries no password and no picture from outside this machine; /healthz has neither.
     const allowed = this.init.plainAllowed ?? isLoopback;
-    const plain = httpServer((req, res) => (allowed(req.socket.remoteAddress) || req.url === '/healthz' ? handler(req, res) : redirectToHttps(req, res)));
+    const answer = this.init.plainAnswer;
+    const plain = httpServer((req, res) => {
+      if (answer?.(req, res)) return;
+      if (allowed(req.socket.remoteAddress) || req.url === '/healthz') handler(req, res);
+      else redirectToHttps(req, res);
+    });
     // These two never listen: the front server hands them its sockets. Node starts an HTTP
     // server's connection tracking (the header and request timeouts, closeAllConnections) on
     // 'listening', so without this a slowloris connection handed over was never timed out.

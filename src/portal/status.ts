@@ -1,5 +1,6 @@
 import type { CameraStatus } from '../camera/camera.js';
 import type { ElectionState } from '../election/election-node.js';
+import type { AcmeStatus } from '../acme/manager.js';
 import type { TlsStatus } from '../tls/credentials.js';
 import type { WanAddressClass } from '../router/errors.js';
 
@@ -30,7 +31,7 @@ export interface NodeStatus {
   lan: { mode: string; port: number; authenticated: boolean; dropped: number; received: number };
   nodes: PeerStatus[];
   /** The certificate the node's ports serve; null with --tls off. */
-  tls: TlsStatus | null;
+  tls: (TlsStatus & { acme: AcmeStatus | null }) | null;
   /** This node's camera; null when it has none. */
   camera: CameraStatus | null;
   /** Recent role changes, newest last. */

@@ -67,7 +67,7 @@ describe('frontdoor status', () => {
   it('prints the certificate\'s fingerprint for the user to compare with the browser\'s, and a problem with the files', () => {
     const withTls = {
       ...STATUS,
-      tls: { source: 'fleet' as const, fingerprint: 'AB:CD:EF', subject: 'O=frontdoor fleet x, CN=frontdoor', notAfter: '2045-01-01T00:00:00.000Z', error: '/data/cert.pem: expired on 2026-01-01T00:00:00.000Z' },
+      tls: { source: 'fleet' as const, fingerprint: 'AB:CD:EF', subject: 'O=frontdoor fleet x, CN=frontdoor', notAfter: '2045-01-01T00:00:00.000Z', error: '/data/cert.pem: expired on 2026-01-01T00:00:00.000Z', acme: null },
     };
     const text = formatStatus(withTls);
     assert.match(text, /^TLS\s+the fleet's own certificate .*SHA-256 AB:CD:EF$/m);
