@@ -36,6 +36,8 @@ export async function doctorCommand(ctx: CommandContext): Promise<number> {
       timeoutMs: s.discoveryTimeout,
       requestTimeoutMs: s.routerTimeout,
       publicPort: s.publicPort,
+      // Only where a node would ask for it: TLS on, no certificate files, ACME not off.
+      ...(s.tls !== 'off' && s.tlsCert === '' && s.acme !== 'off' ? { challengePort: s.acmeChallengePort } : {}),
       allowLoopbackWan: Boolean(ctx.options.embedded),
       signal: ctx.signal,
       logger: log,
@@ -83,6 +85,14 @@ export function formatReport(r: DoctorReport, embedded: boolean): string {
             `${c.listed === undefined ? '' : c.listed ? ', seen in the table' : ', NOT seen in the table'}` +
             `${c.released ? ', released' : c.released === false ? ', release failed (it expires by itself)' : ''}`
         : `Test mapping    refused: ${c.error}`,
+    );
+  }
+  const cp = r.challengePort;
+  if (cp) {
+    out.push(
+      cp.ok
+        ? `ACME port       ${cp.port} can be forwarded: the representative can get a trusted certificate (--acme)`
+        : `ACME port       ${cp.port} refused (${cp.error}): no trusted certificate; the fleet serves its own. Allow port ${cp.port} for this device, or set --acme off`,
     );
   }
   const pp = r.publicPort;

@@ -3,7 +3,7 @@ import type { Logger } from '../runtime/log.js';
 import { type Discovery, type DiscoverOptions, discoverGateway, type ProtocolFamily } from './discover.js';
 import { DoubleNatError, PortConflictError, type WanAddressClass } from './errors.js';
 import { classifyWanAddress } from './wan-address.js';
-import type { Mapping, MappingProtocolName } from './types.js';
+import type { Mapping, MappingProtocolName, PortMapper } from './types.js';
 
 /**
  * What `frontdoor doctor` finds out, in the order a user needs it: is there a router that maps
@@ -44,6 +44,8 @@ export interface DoctorReport {
     error?: string;
   };
   publicPort: { port: number; holder?: string; description?: string; free?: boolean };
+  /** Whether the router forwards the ACME challenge port (asked only with `challengePort`). */
+  challengePort?: { port: number; ok: boolean; error?: string };
   /** The router's table; undefined when the protocol cannot list it (listingNote says so). */
   table?: Mapping[];
   listingNote?: string;
@@ -55,6 +57,8 @@ export interface DiagnoseOptions extends Omit<DiscoverOptions, 'logger'> {
   allowLoopbackWan?: boolean;
   /** The test claim's external port; random in 49152-65000 by default. */
   testPort?: number;
+  /** Also try the ACME http-01 port (--acme-challenge-port), mapped and released at once. */
+  challengePort?: number;
   logger?: Logger;
 }
 
@@ -74,6 +78,20 @@ function isNoWan(e: unknown): boolean {
 
 function msg(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * What the representative will ask for a few seconds when it gets an ACME certificate: many
+ * routers refuse ports below 1024 (miniupnpd: 606), and NAT-PMP/PCP offer another port instead.
+ */
+async function tryChallengePort(mapper: PortMapper, port: number, signal?: AbortSignal): Promise<NonNullable<DoctorReport['challengePort']>> {
+  try {
+    const m = await mapper.claim({ externalPort: port, internalPort: port, protocol: 'TCP', leaseSeconds: TEST_LEASE_SECONDS, description: 'frontdoor doctor acme test' }, signal);
+    await mapper.release(m, signal).catch(() => {});
+    return m.externalPort === port ? { port, ok: true } : { port, ok: false, error: `the router offered port ${m.externalPort} instead` };
+  } catch (e) {
+    return { port, ok: false, error: msg(e) };
+  }
 }
 
 export async function diagnose(opts: DiagnoseOptions): Promise<DoctorReport> {
@@ -186,6 +204,8 @@ export async function diagnose(opts: DiagnoseOptions): Promise<DoctorReport> {
         });
       }
     }
+
+    if (opts.challengePort !== undefined) report.challengePort = await tryChallengePort(mapper, opts.challengePort, opts.signal);
 
     const cls = report.wanAddressClass;
     const wanOk = cls === 'public' || (cls === 'loopback' && opts.allowLoopbackWan === true);

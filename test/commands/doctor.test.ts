@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli } from '../../src/commands/main.js';
+import { freeTcpPort } from '../helpers/free-port.js';
 
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   let stdout = '';
@@ -19,6 +20,15 @@ describe('frontdoor CLI', () => {
     assert.match(r.stdout, /UPnP IGD\s+answered in \d+ ms/);
     assert.match(r.stdout, /Test mapping\s+TCP \d+ -> 127\.0\.0\.1:\d+ granted/);
     assert.match(r.stdout, /^OK: Port mapping works/m);
+  });
+
+  it('doctor says whether the ACME challenge port can be forwarded, and asks nothing with --acme off', async () => {
+    const port = String(await freeTcpPort());
+    const r = await cli(['doctor', '--embedded', '--acme-challenge-port', port]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`^ACME port\\s+${port} can be forwarded`, 'm'));
+    const off = await cli(['doctor', '--embedded', '--acme', 'off']);
+    assert.doesNotMatch(off.stdout, /ACME port/);
   });
 
   it('doctor --embedded --json is a report scripts can read', async () => {

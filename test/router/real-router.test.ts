@@ -192,6 +192,18 @@ describe('real router: IGDv2 with NAT-PMP and PCP (miniupnpd, secure mode)', { s
     assert.match(text.stdout, /UPnP IGD\s+answered in \d+ ms \(UPnP IGD v2\)/);
     assert.match(text.stdout, /WAN address\s+203\.0\.114\.1 \(public/);
     assert.match(text.stdout, /^OK: Port mapping works/m);
+    // The ACME challenge port: 80 is below the router's allow range (606), a high one is granted
+    // and released again; neither changes the verdict.
+    assert.equal((report.challengePort as { port: number; ok: boolean }).port, 80);
+    assert.equal((report.challengePort as { ok: boolean }).ok, false);
+    assert.match(text.stdout, /^ACME port\s+80 refused \(.*\): no trusted certificate; the fleet serves its own/m);
+    const high = await doctor(tb, 2, ['--acme-challenge-port', '5080']);
+    assert.equal(high.code, 0);
+    assert.deepEqual(high.report.challengePort, { port: 5080, ok: true });
+    const rules = await tb.routerRules();
+    assert.ok(!rules.some((r) => r.includes('dport 5080')), 'released again');
+    const off = await doctor(tb, 2, ['--acme', 'off']);
+    assert.equal(off.report.challengePort, undefined, 'not asked with --acme off');
   });
 
   it('router reboot: NAT-PMP sees the epoch go back and the keeper claims the port again', async () => {
