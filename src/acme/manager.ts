@@ -133,6 +133,25 @@ export class AcmeManager {
     if (this.active && !this.running) void this.share(this.active.signal);
   }
 
+  private sharing: Promise<void> | undefined;
+  private shareAgain = false;
+
+  /** One hand-over round at a time; a request during one makes one more round after it. */
+  private share(signal: AbortSignal): Promise<void> {
+    if (this.sharing) {
+      this.shareAgain = true;
+      return this.sharing;
+    }
+    this.sharing = this.shareRound(signal).finally(() => {
+      this.sharing = undefined;
+      if (this.shareAgain && !signal.aborted) {
+        this.shareAgain = false;
+        void this.share(signal);
+      }
+    });
+    return this.sharing;
+  }
+
   status(): AcmeStatus {
     return {
       state: this.state,
@@ -232,7 +251,7 @@ export class AcmeManager {
     }
   }
 
-  private async share(signal: AbortSignal): Promise<void> {
+  private async shareRound(signal: AbortSignal): Promise<void> {
     const key = this.init.bundleKey;
     const held = this.c.credentials.acmeCertificate();
     if (key === undefined || held === undefined) return;
