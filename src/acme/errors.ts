@@ -9,7 +9,7 @@ export type AcmeErrorCode =
   | 'FD_ACME_CA'
   /** The CA's validation of our challenge failed (its connection did not reach us). */
   | 'FD_ACME_CHALLENGE'
-  /** No identifier to ask for yet: the WAN address is not known. */
+  /** Nothing a CA would certify: the WAN address is not known yet, or not public. */
   | 'FD_ACME_NO_IDENTIFIER';
 
 export class AcmeError extends Error {

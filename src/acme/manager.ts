@@ -1,6 +1,7 @@
 import type { Clock, Timer } from '../runtime/clock.js';
 import type { Logger } from '../runtime/log.js';
 import type { Mapping, PortMapper } from '../router/types.js';
+import { classifyWanAddress } from '../router/wan-address.js';
 import type { AcmeCertificateInfo, TlsCredentials } from '../tls/credentials.js';
 import type { CertificatePem } from '../tls/self-signed.js';
 import { sealBundle } from './bundle.js';
@@ -183,6 +184,14 @@ export class AcmeManager {
       this.state = 'waiting';
       this.error = 'the WAN address is not known yet';
       this.schedule(WAIT_FOR_WAN_MS);
+      return;
+    }
+    if (this.init.names.length === 0 && classifyWanAddress(ids[0]!) !== 'public') {
+      // Behind another router or carrier-grade NAT: no CA certifies that address, and asking
+      // would only spend the CA's failure allowance. A name (dynamic DNS) may still work.
+      this.state = 'failed';
+      this.error = new AcmeError('FD_ACME_NO_IDENTIFIER', `the WAN address ${ids[0]} is not public: no CA certifies it (--acme-name for a DNS name)`).message;
+      this.schedule(CHECK_MS);
       return;
     }
     const held = this.c.credentials.acmeCertificate();
