@@ -106,8 +106,12 @@ export class AcmeManager {
     this.active = undefined;
     this.timer?.cancel();
     this.timer = undefined;
+    this.shareTimer?.cancel();
+    this.shareTimer = undefined;
     a?.abort(new AcmeError('FD_ACME_CA', 'stopped'));
-    await this.running;
+    await Promise.all([this.running, this.sharing]);
+    // Started again meanwhile (stepped down and up at once): that run's state stands.
+    if (this.active) return;
     this.state = 'idle';
     this.nextAt = null;
   }
@@ -131,11 +135,13 @@ export class AcmeManager {
 
   /** The directory changed: give the certificate to nodes that do not have it yet. */
   membersChanged(): void {
-    if (this.active && !this.running) void this.share(this.active.signal);
+    if (this.active) void this.share(this.active.signal);
   }
 
   private sharing: Promise<void> | undefined;
   private shareAgain = false;
+  /** A hand-over that failed is tried again after SHARE_RETRY_MS, whatever else happens. */
+  private shareTimer: Timer | undefined;
 
   /** One hand-over round at a time; a request during one makes one more round after it. */
   private share(signal: AbortSignal): Promise<void> {
@@ -190,7 +196,7 @@ export class AcmeManager {
       // Behind another router or carrier-grade NAT: no CA certifies that address, and asking
       // would only spend the CA's failure allowance. A name (dynamic DNS) may still work.
       this.state = 'failed';
-      this.error = new AcmeError('FD_ACME_NO_IDENTIFIER', `the WAN address ${ids[0]} is not public: no CA certifies it (--acme-name for a DNS name)`).message;
+      this.error = `FD_ACME_NO_IDENTIFIER: the WAN address ${ids[0]} is not public: no CA certifies it (--acme-name for a DNS name)`;
       this.schedule(CHECK_MS);
       return;
     }
@@ -213,6 +219,10 @@ export class AcmeManager {
       const pem = await this.obtain(ids, active.signal);
       if (active.signal.aborted) return;
       const took = await this.c.credentials.installAcme(pem);
+      if (took === 'older') {
+        // A CA (or a clock) giving certificates issued before the one held: asking again at once would loop.
+        throw new AcmeError('FD_ACME_CA', 'the CA gave a certificate issued before the one held');
+      }
       const info = this.c.credentials.acmeCertificate();
       this.c.logger.info('ACME certificate obtained', { names: ids.join(','), notAfter: info ? new Date(info.notAfter).toISOString() : undefined, serving: took });
       this.state = 'valid';
@@ -225,12 +235,10 @@ export class AcmeManager {
       const wait = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)]!;
       this.failures++;
       this.state = 'failed';
-      this.error = err instanceof Error ? err.message : String(err);
-      this.c.logger.warn('could not get an ACME certificate; serving the certificate held meanwhile', {
-        code: err instanceof AcmeError ? err.code : undefined,
-        error: this.error,
-        retryInMs: wait,
-      });
+      const code = err instanceof AcmeError ? err.code : undefined;
+      const message = err instanceof Error ? err.message : String(err);
+      this.error = code === undefined ? message : `${code}: ${message}`;
+      this.c.logger.warn('could not get an ACME certificate; serving the certificate held meanwhile', { code, error: message, retryInMs: wait });
       this.schedule(wait);
     }
   }
@@ -277,7 +285,11 @@ export class AcmeManager {
         } catch (err) {
           if (signal.aborted) return;
           this.failedAt.set(m.id, this.c.clock.now());
-          this.c.logger.warn('could not hand the ACME certificate to a node; trying again later', { node: m.id, error: String(err) });
+          this.c.logger.warn('could not hand the ACME certificate to a node; trying again in a minute', { node: m.id, error: String(err) });
+          this.shareTimer ??= this.c.clock.setTimeout(() => {
+            this.shareTimer = undefined;
+            if (this.active) void this.share(this.active.signal);
+          }, SHARE_RETRY_MS);
         }
       }),
     );

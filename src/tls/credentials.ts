@@ -174,9 +174,8 @@ export class TlsCredentials {
 
   /**
    * Takes an ACME certificate (obtained by this node, or shared by the representative) and
-   * keeps it in the data directory. A bad pair is an error and changes nothing; one for the same
-   * names that ends sooner than the one held is refused (a replayed old bundle must not roll the
-   * fleet back).
+   * keeps it in the data directory. A bad pair is an error and changes nothing; one issued before
+   * the one held is refused (a replayed old bundle must not roll the fleet back).
    * The user's files, when they are good, go on being served.
    */
   async installAcme(pem: CertificatePem): Promise<AcmeInstall> {
@@ -184,9 +183,10 @@ export class TlsCredentials {
     const held = this.acme;
     if (held !== undefined) {
       if (held.about.fingerprint === next.about.fingerprint) return 'same';
-      // For the same names, the later end wins: a replayed old bundle cannot roll a node back.
-      // For other names (a new WAN address, --acme-name changed) the representative's word goes.
-      if (sameNames(held.names, next.names) && next.notAfter <= held.notAfter) return 'older';
+      // The later issued wins (the CA signed notBefore, so it cannot be forged): a replayed old
+      // bundle cannot roll a node back, and a new one wins whatever its names or its lifetime
+      // (a new WAN address, a 6-day certificate after a 90-day one).
+      if (!issuedLater(next, held)) return 'older';
     }
     this.acme = next;
     await this.keep(ACME_KEY, ACME_CERT, pem, 'cannot keep the ACME certificate in the data directory; after a restart the fleet serves its own until the representative hands it over again');
@@ -302,8 +302,8 @@ export class TlsCredentials {
   }
 }
 
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && [...a].sort().every((n, i) => n === [...b].sort()[i]);
+function issuedLater(a: Pick<Loaded, 'notBefore' | 'notAfter'>, b: Pick<Loaded, 'notBefore' | 'notAfter'>): boolean {
+  return a.notBefore > b.notBefore || (a.notBefore === b.notBefore && a.notAfter > b.notAfter);
 }
 
 /** A certificate and its key that can serve now; errors name `label`'s cert or key. */

@@ -363,3 +363,176 @@ describe('portal app: camera thumbnails', () => {
     }
   });
 });
+
+/** One request written by hand (a length fetch would not announce, or chunks); the head of the answer, within 3 s. */
+function rawExchange(port: number, head: string, body = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1', () => {
+      sock.write(head);
+      if (body !== '') sock.write(body);
+    });
+    let got = '';
+    sock.on('data', (c) => {
+      got += c.toString();
+      if (got.includes('\r\n\r\n')) {
+        sock.destroy();
+        resolve(got);
+      }
+    });
+    sock.on('close', () => resolve(got));
+    sock.on('error', reject);
+    setTimeout(() => {
+      sock.destroy();
+      resolve(got);
+    }, 3000).unref();
+  });
+}
+
+describe('portal app: the ACME bundle route', () => {
+  const PATH = '/api/tls/acme';
+
+  /** The receiver: records what reaches it and answers what the test says. */
+  function receiver(answer: { status: number; message: string } | Error = { status: 204, message: 'installed' }) {
+    const calls: Array<{ body: Buffer; from: string }> = [];
+    const r = {
+      calls,
+      answer,
+      acmeBundle: async (body: Buffer, from: string) => {
+        calls.push({ body: Buffer.from(body), from });
+        if (r.answer instanceof Error) throw r.answer;
+        return r.answer;
+      },
+    };
+    return r;
+  }
+  const post = (url: string, body: Uint8Array, headers: Record<string, string> = {}) =>
+    fetch(`${url}${PATH}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', ...headers }, body });
+
+  it('from the LAN, the body reaches the receiver without a login, and its answer is returned', async () => {
+    const rx = receiver();
+    const rig = await serve({ acmeBundle: rx.acmeBundle });
+    try {
+      const body = Buffer.from(Array.from({ length: 900 }, (_, i) => (i * 37) & 0xff));
+      const ok = await post(rig.url, body);
+      assert.equal(ok.status, 204);
+      assert.equal(await ok.text(), '');
+      assert.equal(rx.calls.length, 1);
+      assert.deepEqual(rx.calls[0]!.body, body, 'the bytes as sent');
+      assert.equal(rx.calls[0]!.from, '127.0.0.1');
+      // Whatever the content type: the seal, not the header, says what it is.
+      assert.equal((await post(rig.url, body, { 'content-type': 'text/plain' })).status, 204);
+      assert.equal(rx.calls.length, 2);
+      for (const [status, message] of [
+        [403, "bundle not sealed with this fleet's secret, or damaged"],
+        [409, 'this node holds a newer certificate'],
+        [400, 'the ACME certificate: is not a PEM certificate'],
+      ] as const) {
+        rx.answer = { status, message };
+        const res = await post(rig.url, body);
+        assert.equal(res.status, status);
+        assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+        assert.deepEqual(await res.json(), { error: message });
+        assert.equal(res.headers.get('x-content-type-options'), 'nosniff', 'the usual headers');
+      }
+      assert.equal(rig.opts.counters.unauthorized, 0);
+    } finally {
+      rig.server.close();
+    }
+  });
+
+  it('from an address that is not this LAN it is 401 like any locked route, and the receiver is not called', async () => {
+    const rx = receiver();
+    const rig = await serve({ acmeBundle: rx.acmeBundle, isLan: () => false, lanOpen: true });
+    try {
+      const res = await post(rig.url, Buffer.alloc(900, 1));
+      assert.equal(res.status, 401);
+      assert.match(res.headers.get('www-authenticate') ?? '', /^Basic realm="frontdoor"/);
+      assert.deepEqual(await res.json(), { error: 'login required' });
+      assert.equal(rig.opts.counters.unauthorized, 1);
+      // Logged in from the internet: still no such route there.
+      const withLogin = await post(rig.url, Buffer.alloc(900, 1), basic('right-password'));
+      assert.equal(withLogin.status, 404);
+      // An announced size does not change that: the size check is after the address check.
+      const big = await rawExchange(
+        (rig.server.address() as AddressInfo).port,
+        `POST ${PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n`,
+        'x'.repeat(64),
+      );
+      assert.match(big, /^HTTP\/1\.1 401 /);
+      assert.equal(rx.calls.length, 0);
+    } finally {
+      rig.server.close();
+    }
+  });
+
+  it('a body over 64 KiB is 413 without the receiver, even announced and not sent; 64 KiB exactly is taken', async () => {
+    const rx = receiver();
+    const rig = await serve({ acmeBundle: rx.acmeBundle });
+    try {
+      const over = await post(rig.url, Buffer.alloc(64 * 1024 + 1, 7));
+      assert.equal(over.status, 413);
+      assert.deepEqual(await over.json(), { error: 'request too large' });
+      const announced = await rawExchange(
+        (rig.server.address() as AddressInfo).port,
+        `POST ${PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n`,
+        'x'.repeat(64),
+      );
+      assert.match(announced, /^HTTP\/1\.1 413 /, 'answered within 3 s, not after the 10 MB');
+      assert.equal(rx.calls.length, 0);
+      const exact = await post(rig.url, Buffer.alloc(64 * 1024, 7));
+      assert.equal(exact.status, 204);
+      assert.equal(rx.calls.length, 1);
+      assert.equal(rx.calls[0]!.body.length, 64 * 1024);
+    } finally {
+      rig.server.close();
+    }
+  });
+
+  it('no body, or a body without an announced length, is 400 without the receiver', async () => {
+    const rx = receiver();
+    const rig = await serve({ acmeBundle: rx.acmeBundle });
+    try {
+      const empty = await post(rig.url, new Uint8Array(0));
+      assert.equal(empty.status, 400);
+      assert.deepEqual(await empty.json(), { error: 'bad request' });
+      const chunked = await rawExchange(
+        (rig.server.address() as AddressInfo).port,
+        `POST ${PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n`,
+        '4\r\nFDA1\r\n0\r\n\r\n',
+      );
+      assert.match(chunked, /^HTTP\/1\.1 400 /);
+      assert.equal(rx.calls.length, 0);
+    } finally {
+      rig.server.close();
+    }
+  });
+
+  it('a receiver that fails is a bare 500, no stack', async () => {
+    const rx = receiver(new Error('disk on fire at /var/lib/frontdoor'));
+    const rig = await serve({ acmeBundle: rx.acmeBundle });
+    try {
+      const res = await post(rig.url, Buffer.alloc(100, 1));
+      assert.equal(res.status, 500);
+      const text = await res.text();
+      assert.deepEqual(JSON.parse(text), { error: 'internal error' });
+      assert.ok(!text.includes('disk on fire'));
+      assert.equal(rx.calls.length, 1);
+    } finally {
+      rig.server.close();
+    }
+  });
+
+  it('without the option the route is like any unknown locked route: 401, and 404 once logged in', async () => {
+    const rig = await serve();
+    try {
+      for (const path of [PATH, '/api/tls/nothing-here']) {
+        const anon = await fetch(`${rig.url}${path}`, { method: 'POST', body: Buffer.alloc(900, 1) });
+        assert.equal(anon.status, 401, path);
+        const logged = await fetch(`${rig.url}${path}`, { method: 'POST', body: Buffer.alloc(900, 1), headers: basic('right-password') });
+        assert.equal(logged.status, 404, path);
+      }
+    } finally {
+      rig.server.close();
+    }
+  });
+});
