@@ -105,7 +105,10 @@ export class AcmeClientIssuer implements CertificateIssuer {
     }
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const [, csr] = await acme.crypto.createCsr({ altNames: req.identifiers }, key);
-    const finalized = await step('finalizing the order', client.finalizeOrder(order, csr));
+    // Every authorization valid makes the order "ready", not always at once (RFC 8555 7.1.6).
+    // acme-client answers with the order as the CA sent it, without the URL it keeps on its own.
+    const ready = { ...(await step('waiting for the order to be ready', client.waitForValidStatus(order))), url: order.url };
+    const finalized = await step('finalizing the order', client.finalizeOrder(ready, csr));
     const cert = await step('downloading the certificate', client.getCertificate(finalized));
     return { cert, key };
   }
