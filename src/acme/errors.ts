@@ -2,6 +2,8 @@
  * Why a certificate could not be had. Callers decide on the code: a router that will not open
  * the challenge port is waited out differently from a CA that said no.
  */
+import { CodedError } from '../runtime/errors.js';
+
 export type AcmeErrorCode =
   /** The router would not forward the public port the http-01 challenge needs. */
   | 'FD_ACME_PORT'
@@ -12,20 +14,11 @@ export type AcmeErrorCode =
   /** Nothing a CA would certify: the WAN address is not known yet, or not public. */
   | 'FD_ACME_NO_IDENTIFIER';
 
-export class AcmeError extends Error {
-  readonly code: AcmeErrorCode;
-  constructor(code: AcmeErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'AcmeError';
-    this.code = code;
-  }
-}
+export class AcmeError extends CodedError<AcmeErrorCode> {}
 
 /** A certificate bundle from the LAN that is not one of ours: forged, damaged or malformed. */
-export class AcmeBundleError extends Error {
-  readonly code = 'FD_ACME_BUNDLE';
+export class AcmeBundleError extends CodedError<'FD_ACME_BUNDLE'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'AcmeBundleError';
+    super('FD_ACME_BUNDLE', message);
   }
 }

@@ -4,22 +4,16 @@
  * fall back from, while "it answered something we cannot use" points at a bug or a changed API.
  */
 
+import { CodedError } from '../runtime/errors.js';
+
 export type SupervisorErrorCode = 'FD_SUPERVISOR_UNAVAILABLE' | 'FD_SUPERVISOR_RESPONSE';
 
-export class SupervisorError extends Error {
-  readonly code: SupervisorErrorCode;
-  constructor(code: SupervisorErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'SupervisorError';
-    this.code = code;
-  }
-}
+export class SupervisorError extends CodedError<SupervisorErrorCode> {}
 
 /** Nothing answered in time: refused, unreachable, timed out or aborted. */
 export class SupervisorUnavailableError extends SupervisorError {
   constructor(message: string, options?: ErrorOptions) {
     super('FD_SUPERVISOR_UNAVAILABLE', message, options);
-    this.name = 'SupervisorUnavailableError';
   }
 }
 
@@ -29,7 +23,6 @@ export class SupervisorResponseError extends SupervisorError {
   readonly status: number | undefined;
   constructor(message: string, status?: number, options?: ErrorOptions) {
     super('FD_SUPERVISOR_RESPONSE', message, options);
-    this.name = 'SupervisorResponseError';
     this.status = status;
   }
 }

@@ -3,16 +3,11 @@
  * message text.
  */
 
+import { CodedError } from '../runtime/errors.js';
+
 export type ElectionErrorCode = 'FD_ELECTION_CONFIG';
 
-export class ElectionError extends Error {
-  readonly code: ElectionErrorCode;
-  constructor(code: ElectionErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ElectionError';
-    this.code = code;
-  }
-}
+export class ElectionError extends CodedError<ElectionErrorCode> {}
 
 /** A timing knob or flag that would make the election unsafe or unable to finish. */
 export class ElectionConfigError extends ElectionError {
@@ -20,7 +15,6 @@ export class ElectionConfigError extends ElectionError {
   readonly setting: string;
   constructor(setting: string, message: string, options?: ErrorOptions) {
     super('FD_ELECTION_CONFIG', `election setting ${setting}: ${message}`, options);
-    this.name = 'ElectionConfigError';
     this.setting = setting;
   }
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import type { Clock, Timer } from '../runtime/clock.js';
+import { CodedError } from '../runtime/errors.js';
 import type { Logger } from '../runtime/log.js';
 import { ipv4ToInt, maskOf, networkOf } from '../router/wan-address.js';
 import type { CommandResult, CommandRunner } from './command-runner.js';
@@ -23,14 +24,7 @@ export type { CommandResult, CommandRunner, StartedCommand } from './command-run
 
 export type FloatingAddressErrorCode = 'FD_FLOATING_NOT_PERMITTED' | 'FD_FLOATING_COMMAND_MISSING' | 'FD_FLOATING_FAILED';
 
-export class FloatingAddressError extends Error {
-  readonly code: FloatingAddressErrorCode;
-  constructor(code: FloatingAddressErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'FloatingAddressError';
-    this.code = code;
-  }
-}
+export class FloatingAddressError extends CodedError<FloatingAddressErrorCode> {}
 
 const OFF_HINT = 'or set the floating address off (FRONTDOOR_FLOATING_ADDRESS=off)';
 const PRIVILEGE_HINT =

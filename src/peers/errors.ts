@@ -4,6 +4,8 @@
  * ReplayVerdict), so the codes double as the keys of `UdpTransport.stats().dropped`.
  */
 
+import { CodedError } from '../runtime/errors.js';
+
 export type PeerProtocolErrorCode =
   /** Datagram (or the envelope to encode) is larger than MAX_DATAGRAM_BYTES. */
   | 'FD_PEER_TOO_LARGE'
@@ -26,14 +28,7 @@ export type PeerProtocolErrorCode =
   /** deriveKey() was given an empty secret. */
   | 'FD_PEER_BAD_SECRET';
 
-export class PeerProtocolError extends Error {
-  readonly code: PeerProtocolErrorCode;
-  constructor(code: PeerProtocolErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'PeerProtocolError';
-    this.code = code;
-  }
-}
+export class PeerProtocolError extends CodedError<PeerProtocolErrorCode> {}
 
 export type PeerTransportErrorCode =
   /** The socket could not be bound or the multicast group could not be joined. */
@@ -49,11 +44,4 @@ export type PeerTransportErrorCode =
   /** start() was aborted through its signal. */
   | 'FD_PEER_ABORTED';
 
-export class PeerTransportError extends Error {
-  readonly code: PeerTransportErrorCode;
-  constructor(code: PeerTransportErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'PeerTransportError';
-    this.code = code;
-  }
-}
+export class PeerTransportError extends CodedError<PeerTransportErrorCode> {}

@@ -6,6 +6,7 @@ import { createServer as createNetServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Logger } from '../runtime/log.js';
 import type { CertificatePem } from '../tls/self-signed.js';
+import { CodedError } from '../runtime/errors.js';
 
 /**
  * The node's two HTTP listeners: its own page on its own port, always; the portal on the portal
@@ -57,12 +58,10 @@ interface Listener {
   close(): Promise<void>;
 }
 
-export class HttpListenError extends Error {
-  readonly code = 'FD_HTTP_LISTEN';
+export class HttpListenError extends CodedError<'FD_HTTP_LISTEN'> {
   readonly port: number;
   constructor(port: number, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'HttpListenError';
+    super('FD_HTTP_LISTEN', message, options);
     this.port = port;
   }
 }

@@ -4,6 +4,8 @@
  * not a conflict.
  */
 
+import { CodedError } from '../runtime/errors.js';
+
 export type RouterErrorCode =
   | 'FD_PORT_CONFLICT'
   | 'FD_DOUBLE_NAT'
@@ -18,14 +20,7 @@ export type RouterErrorCode =
   | 'FD_ROUTER_TIMEOUT'
   | 'FD_ABORTED';
 
-export class RouterError extends Error {
-  readonly code: RouterErrorCode;
-  constructor(code: RouterErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'RouterError';
-    this.code = code;
-  }
-}
+export class RouterError extends CodedError<RouterErrorCode> {}
 
 /** Any failure as a RouterError: kept as it is when it is one, wrapped (with `what` said) when not. */
 export function asRouterError(e: unknown, what: string): RouterError {
@@ -45,7 +40,6 @@ export class PortConflictError extends RouterError {
   readonly offeredPort: number | undefined;
   constructor(externalPort: number, message?: string, offeredPort?: number, options?: ErrorOptions) {
     super('FD_PORT_CONFLICT', message ?? `external port ${externalPort} is mapped to another host`, options);
-    this.name = 'PortConflictError';
     this.externalPort = externalPort;
     this.offeredPort = offeredPort;
   }
@@ -65,7 +59,6 @@ export class DoubleNatError extends RouterError {
         'forward the ports on it too, or ask your provider for a public IPv4 address.',
       options,
     );
-    this.name = 'DoubleNatError';
     this.wanAddress = wanAddress;
     this.addressClass = addressClass;
   }
@@ -94,7 +87,6 @@ function describeClass(c: WanAddressClass): string {
 export class NoWanAddressError extends RouterError {
   constructor(message: string, options?: ErrorOptions) {
     super('FD_NO_WAN_ADDRESS', message, options);
-    this.name = 'NoWanAddressError';
   }
 }
 
@@ -107,7 +99,6 @@ export class NoGatewayError extends RouterError {
         'no router answered UPnP, NAT-PMP or PCP: enable UPnP (or NAT-PMP) in the router settings',
       options,
     );
-    this.name = 'NoGatewayError';
   }
 }
 
@@ -115,7 +106,6 @@ export class NoGatewayError extends RouterError {
 export class NotAuthorizedError extends RouterError {
   constructor(message: string, options?: ErrorOptions) {
     super('FD_NOT_AUTHORIZED', message, options);
-    this.name = 'NotAuthorizedError';
   }
 }
 
@@ -124,7 +114,6 @@ export class PortRefusedError extends RouterError {
   readonly externalPort: number;
   constructor(externalPort: number, message?: string, options?: ErrorOptions) {
     super('FD_PORT_REFUSED', message ?? `the router refuses to map external port ${externalPort}`, options);
-    this.name = 'PortRefusedError';
     this.externalPort = externalPort;
   }
 }
@@ -133,14 +122,12 @@ export class PortRefusedError extends RouterError {
 export class ListingUnsupportedError extends RouterError {
   constructor(protocol: string, options?: ErrorOptions) {
     super('FD_LISTING_UNSUPPORTED', `${protocol} cannot list the router's port mappings`, options);
-    this.name = 'ListingUnsupportedError';
   }
 }
 
 export class UnsupportedError extends RouterError {
   constructor(message: string, options?: ErrorOptions) {
     super('FD_UNSUPPORTED', message, options);
-    this.name = 'UnsupportedError';
   }
 }
 
@@ -150,7 +137,6 @@ export class UpnpError extends RouterError {
   readonly upnpDescription: string;
   constructor(upnpCode: number, upnpDescription: string, action: string, options?: ErrorOptions) {
     super('FD_ROUTER_ERROR', `${action} failed: UPnP error ${upnpCode} ${upnpDescription}`.trim(), options);
-    this.name = 'UpnpError';
     this.upnpCode = upnpCode;
     this.upnpDescription = upnpDescription;
   }
@@ -162,7 +148,6 @@ export class ResultCodeError extends RouterError {
   readonly resultCode: number;
   constructor(protocol: 'natpmp' | 'pcp', resultCode: number, message: string, options?: ErrorOptions) {
     super('FD_ROUTER_ERROR', message, options);
-    this.name = 'ResultCodeError';
     this.protocol = protocol;
     this.resultCode = resultCode;
   }
@@ -172,20 +157,17 @@ export class ResultCodeError extends RouterError {
 export class BadResponseError extends RouterError {
   constructor(message: string, options?: ErrorOptions) {
     super('FD_BAD_RESPONSE', message, options);
-    this.name = 'BadResponseError';
   }
 }
 
 export class RouterTimeoutError extends RouterError {
   constructor(message: string, options?: ErrorOptions) {
     super('FD_ROUTER_TIMEOUT', message, options);
-    this.name = 'RouterTimeoutError';
   }
 }
 
 export class AbortedError extends RouterError {
   constructor(message = 'the operation was aborted', options?: ErrorOptions) {
     super('FD_ABORTED', message, options);
-    this.name = 'AbortedError';
   }
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../runtime/log.js';
 import { fleetCertificate, nodeCertificate } from './self-signed.js';
 import type { CertificatePem } from './self-signed.js';
+import { CodedError } from '../runtime/errors.js';
 
 /**
  * The certificate the public ports serve, in order of preference: the user's own files (a
@@ -47,12 +48,10 @@ export interface TlsOptions {
   now?: () => number;
 }
 
-export class CertificateFileError extends Error {
-  readonly code = 'FD_TLS_FILE';
+export class CertificateFileError extends CodedError<'FD_TLS_FILE'> {
   readonly file: string;
   constructor(file: string, message: string, options?: ErrorOptions) {
-    super(`${file}: ${message}`, options);
-    this.name = 'CertificateFileError';
+    super('FD_TLS_FILE', `${file}: ${message}`, options);
     this.file = file;
   }
 }
