@@ -1,5 +1,5 @@
 /**
- * The bench's side of the WAN-side outage meter: starts meter-process.js in the test bed's
+ * The bench's side of the WAN-side outage meter: starts poll-process.js in the test bed's
  * internet client, keeps the timeline it reports, and answers "is the service steady on host X"
  * and "how long was the outage after a fault at T on host X" (outage.ts holds the definitions).
  */
@@ -10,7 +10,7 @@ import type { Testbed } from '../../test/testbed/testbed.js';
 import { computeOutage, isSteady, monoMs } from './outage.js';
 import type { Outage, Sample } from './outage.js';
 
-const METER = fileURLToPath(new URL('./meter-process.js', import.meta.url));
+const METER = fileURLToPath(new URL('../poll-process.js', import.meta.url));
 
 export interface MeterOptions {
   /** Default `http://<router's WAN address>:8080/`. */

@@ -1,6 +1,6 @@
 /**
  * What a failover costs a user on the internet, computed from what the WAN-side meter saw
- * (meter-process.ts). Pure: a recorded timeline in, figures out, so it is unit-tested without a
+ * (../poll-process.ts). Pure: a recorded timeline in, figures out, so it is unit-tested without a
  * network.
  *
  * The clock: every time here is CLOCK_MONOTONIC in milliseconds (`monoMs()`). Network namespaces

@@ -1,6 +1,6 @@
 /**
  * What the internet client saw of the portal over a run, from the poller's samples
- * (portal-poller.ts). Pure, so it is unit-tested on recorded timelines.
+ * (../poll-process.ts). Pure, so it is unit-tested on recorded timelines.
  *
  * Definitions (printed with the figures):
  * - availability = good answers / requests sent; a good answer is HTTP 200 with /api/status JSON;
@@ -101,9 +101,9 @@ export function summarize(samples: readonly PollSample[]): Availability {
 export function parsePollLine(line: string): PollSample | undefined {
   if (!line.startsWith('{')) return undefined;
   try {
-    const v = JSON.parse(line) as { s?: unknown; d?: unknown; n?: unknown; r?: unknown; e?: unknown };
+    const v = JSON.parse(line) as { s?: unknown; d?: unknown; h?: unknown; r?: unknown; e?: unknown };
     if (typeof v.s !== 'number' || typeof v.d !== 'number') return undefined;
-    if (typeof v.n === 'string') return { sent: v.s, done: v.d, name: v.n, ...(typeof v.r === 'string' ? { role: v.r } : {}) };
+    if (typeof v.h === 'string') return { sent: v.s, done: v.d, name: v.h, ...(typeof v.r === 'string' ? { role: v.r } : {}) };
     return { sent: v.s, done: v.d, err: typeof v.e === 'string' ? v.e : 'unknown' };
   } catch {
     return undefined;

@@ -6,7 +6,7 @@ import { monoMs } from '../failover/outage.js';
 import { parsePollLine, summarize } from './availability.js';
 import type { Availability, PollSample } from './availability.js';
 
-const POLLER = fileURLToPath(new URL('./portal-poller.js', import.meta.url));
+const POLLER = fileURLToPath(new URL('../poll-process.js', import.meta.url));
 
 export interface PollerOptions {
   /** e.g. http://203.0.114.1:8080/api/status (the scheme is the one parameter that picks TLS). */

@@ -1,0 +1,104 @@
+/**
+ * The internet client's fixed-rate poller, as its own process in the test bed's WAN namespace
+ * (started with `tb.spawn`), shared by the failover bench's outage meter and the soak's portal
+ * poller. It starts `GET <url>` every `intervalMs` whatever earlier requests are doing, each on a
+ * new connection (no agent, `Connection: close`, so every request goes through the router's
+ * current forwarding) with a `timeoutMs` limit, and prints one JSON line per request:
+ *   {"s":<sent>,"d":<done>,"h":"<name>","r":"<role>"}  HTTP 200: h = a JSON body's "name" (frontdoor's
+ *                                                     /api/status, with its "role" as r), else the body's first line
+ *   {"s":<sent>,"d":<done>,"e":"<why>"}               a failure (errno code, "timeout", "HTTP 503")
+ * Times are CLOCK_MONOTONIC ms (failover/outage.ts: the one clock every namespace shares).
+ *
+ * The scheme is the URL's; for https the fleet's self-made certificate is not checked, as
+ * `curl -k` does. Basic auth from FRONTDOOR_POLL_PASSWORD (user admin; kept out of argv, where
+ * `ps` shows it), else from the URL's user info.
+ *
+ * First line {"ready":<now>}. stdin, one command a line: `ping <n>` prints {"pong":<n>,"at":<now>}
+ * (the meter checks that the clocks agree); `stop` or the end of stdin ends it, so it ends with
+ * its parent.
+ *
+ * argv: <url> [intervalMs = 200] [timeoutMs = 1000]
+ */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createInterface } from 'node:readline';
+import { monoMs } from './failover/outage.js';
+
+const [url, intervalArg, timeoutArg] = process.argv.slice(2);
+if (!url) {
+  process.stderr.write('usage: poll-process.js <url> [intervalMs] [timeoutMs]\n');
+  process.exit(2);
+}
+const intervalMs = Number(intervalArg ?? 200);
+const timeoutMs = Number(timeoutArg ?? 1000);
+const password = process.env['FRONTDOOR_POLL_PASSWORD'];
+const https = url.startsWith('https:');
+const MAX_BODY = 64 * 1024;
+
+function emit(line: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+/** What a good answer says about who served it. */
+function served(body: string): { h: string; r?: string } | undefined {
+  if (body.startsWith('{')) {
+    try {
+      const v = JSON.parse(body) as { name?: unknown; role?: unknown };
+      if (typeof v.name === 'string' && v.name !== '') return { h: v.name.slice(0, 64), ...(typeof v.role === 'string' ? { r: v.role } : {}) };
+    } catch {
+      return undefined;
+    }
+    return undefined;
+  }
+  const first = body.split('\n')[0]!.trim().slice(0, 64);
+  return first === '' ? undefined : { h: first };
+}
+
+function probe(): void {
+  const sent = monoMs();
+  let finished = false;
+  const finish = (outcome: { h: string; r?: string } | { e: string }) => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    emit({ s: sent, d: monoMs(), ...outcome });
+  };
+  const headers: Record<string, string> = { connection: 'close' };
+  if (password !== undefined) headers['authorization'] = `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`;
+  const opts = { agent: false as const, headers, ...(https ? { rejectUnauthorized: false } : {}) };
+  const req = (https ? httpsRequest : httpRequest)(url!, opts, (res) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => {
+      if (body.length < MAX_BODY) body += c;
+    });
+    res.on('end', () => {
+      if (res.statusCode !== 200) return finish({ e: `HTTP ${res.statusCode}` });
+      finish(served(body) ?? { e: 'no name in the answer' });
+    });
+    res.on('error', (e: NodeJS.ErrnoException) => finish({ e: e.code ?? e.message }));
+  });
+  const timer = setTimeout(() => {
+    finish({ e: 'timeout' });
+    req.destroy();
+  }, timeoutMs);
+  req.on('error', (e: NodeJS.ErrnoException) => finish({ e: e.code ?? e.message }));
+  req.end();
+}
+
+// Fixed rate: a request that hangs does not delay the next one, so an outage's end is seen within one interval.
+const ticker = setInterval(probe, intervalMs);
+emit({ ready: monoMs() });
+probe();
+
+const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  const [cmd, arg] = line.trim().split(/\s+/);
+  if (cmd === 'ping') emit({ pong: Number(arg), at: monoMs() });
+  else if (cmd === 'stop') rl.close();
+});
+rl.on('close', () => {
+  clearInterval(ticker);
+  // Requests in flight are dropped: the parent has stopped listening.
+  process.stdout.write('', () => process.exit(0));
+});
