@@ -169,7 +169,10 @@ describe('camera over HTTP, ffmpeg test pattern', { skip: SKIP }, () => {
       assert.equal(d?.height, H);
     }
     for (const p of live.slice(0, 3)) assert.deepEqual(decodes(p.body), { width: W, height: H });
-    assert.equal(new Set(live.map((p) => p.body.toString('base64'))).size, live.length, 'the picture moves');
+    // ffmpeg repeats a frame now and then when it runs short of CPU (its constant output rate):
+    // moving means most frames differ, not every one.
+    const distinct = new Set(live.map((p) => p.body.toString('base64'))).size;
+    assert.ok(distinct >= Math.ceil(live.length / 2), `the picture moves: ${distinct} distinct of ${live.length}`);
   });
 
   it('10 viewers share one capture and each gets frames; leaving frees everything', async () => {
