@@ -23,7 +23,7 @@ export interface SettingSpec<T = unknown> {
   max?: number;
   /** For strings with a grammar: a JSON-schema pattern, checked at start like any other bound. */
   pattern?: string;
-  /** What the pattern means, for the error message. */
+  /** What the pattern means, for the error message: `"x" is not <patternText>`. */
   patternText?: string;
 }
 
@@ -238,7 +238,7 @@ export const SETTINGS = [
     type: 'string',
     default: 'letsencrypt',
     pattern: '^(off|letsencrypt|letsencrypt-staging|https://[^\\s]{1,2000})$',
-    patternText: 'off, letsencrypt, letsencrypt-staging or an https:// ACME directory URL',
+    patternText: 'one of off, letsencrypt, letsencrypt-staging or an https:// ACME directory URL',
     help: "Where the representative gets a trusted certificate for the WAN address (or --acme-name) when no --tls-cert is given, and shares it with every node (with a fleet secret): letsencrypt (you accept its subscriber agreement), letsencrypt-staging, an ACME directory URL, or off. Needs the router to forward --acme-challenge-port for a moment; else the fleet's own certificate is served (docs/tls.md).",
     group: 'portal',
   }),
@@ -282,7 +282,7 @@ export const SETTINGS = [
     type: 'string',
     default: 'auto',
     pattern: '^(auto|rpicam|test|none|v4l2(:/dev/[A-Za-z0-9._/-]{1,64})?)$',
-    patternText: 'auto, rpicam, v4l2, v4l2:/dev/videoN, test or none',
+    patternText: 'one of auto, rpicam, v4l2, v4l2:/dev/videoN, test or none',
     help: 'The picture source (claim 17): auto (the Pi camera, else the first USB webcam, else none), rpicam, v4l2 or v4l2:/dev/videoN, test (a test pattern), none.',
     group: 'camera',
   }),
@@ -632,7 +632,7 @@ export function parseSettingValue(s: SettingSpec, raw: string): { value: unknown
     }
     case 'string':
       if (raw.length > 256) return { error: 'is longer than 256 characters' };
-      if (s.pattern !== undefined && !new RegExp(s.pattern).test(raw)) return { error: `"${raw}" is not one of ${s.patternText ?? s.pattern}` };
+      if (s.pattern !== undefined && !new RegExp(s.pattern).test(raw)) return { error: `"${raw}" is not ${s.patternText ?? `a match of ${s.pattern}`}` };
       return { value: raw };
   }
 }

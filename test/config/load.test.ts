@@ -44,6 +44,18 @@ describe('loadConfig', () => {
       () => loadConfig(new Map([['--no-such-thing', '1']]), {}),
       (e: unknown) => e instanceof ConfigError && e.setting === '--no-such-thing',
     );
+    // Settings with a grammar say what they take.
+    const says = (flag: string, value: string, text: string) =>
+      assert.throws(
+        () => loadConfig(new Map([[flag, value]]), {}),
+        (e: unknown) => e instanceof ConfigError && e.message === `${flag}: "${value}" is not ${text}`,
+      );
+    says('--acme', 'http://ca.example/dir', 'one of off, letsencrypt, letsencrypt-staging or an https:// ACME directory URL');
+    says('--acme-name', 'not a name', 'a DNS name such as cams.example.net');
+    says('--acme-email', 'nobody', 'an e-mail address');
+    says('--camera', 'webcam', 'one of auto, rpicam, v4l2, v4l2:/dev/videoN, test or none');
+    const ok = loadConfig(new Map([['--acme', 'https://ca.example/dir'], ['--acme-name', 'Cams.Example.net']]), {}).settings;
+    assert.deepEqual([ok.acme, ok.acmeName], ['https://ca.example/dir', 'Cams.Example.net']);
   });
 
   it('parses durations with units', () => {
