@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type * as Acme from 'acme-client';
+import { raceAbort } from '../runtime/abort.js';
 import type { Logger } from '../runtime/log.js';
 import type { CertificatePem } from '../tls/self-signed.js';
 import type { Http01Challenges } from './challenges.js';
@@ -171,27 +172,12 @@ function hasAccountUrl(client: Acme.Client): boolean {
   }
 }
 
-/** `p`, or an AcmeError naming the step when it fails or when `signal` aborts first. */
+/** `p`, or an AcmeError naming the step when it fails; the signal's reason when it aborts first. */
 function untilAborted<T>(p: Promise<T>, signal: AbortSignal, what: string, code: AcmeError['code']): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) {
-      p.catch(() => {});
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err instanceof AcmeError ? err : new AcmeError(code, `${what}: ${describe(err)}`, { cause: err }));
-      },
-    );
+  const named = p.catch((err: unknown) => {
+    throw err instanceof AcmeError ? err : new AcmeError(code, `${what}: ${describe(err)}`, { cause: err });
   });
+  return raceAbort(named, signal);
 }
 
 /** acme-client's errors carry the CA's problem detail in the message; axios's a code. */

@@ -1,5 +1,6 @@
 import { createSocket } from 'node:dgram';
 import type { RemoteInfo, Socket } from 'node:dgram';
+import { raceAbort } from '../../runtime/abort.js';
 import type { Clock, Timer } from '../../runtime/clock.js';
 import type { Logger } from '../../runtime/log.js';
 import { AbortedError, BadResponseError, NoGatewayError, RouterError, RouterTimeoutError } from '../errors.js';
@@ -151,20 +152,7 @@ export class UdpRequester<P> {
     }
     const opening = this.opening;
     if (!signal) return opening;
-    return new Promise<Socket>((resolve, reject) => {
-      const onAbort = () => reject(typedAbortReason(signal));
-      signal.addEventListener('abort', onAbort, { once: true });
-      opening.then(
-        (s) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(s);
-        },
-        (err: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      );
-    });
+    return raceAbort(opening, signal, () => typedAbortReason(signal));
   }
 
   private bindAndConnect(): Promise<Socket> {
