@@ -35,7 +35,7 @@ export interface PortalAppOptions {
   camera?: { http: CameraHttpOptions; counters: CameraCounters };
   /**
    * Takes the ACME certificate bundle the representative hands over (src/acme/share.ts), from
-   * LAN addresses only; without it the route is 404.
+   * LAN addresses only; without it, or from elsewhere, the path is one more locked route.
    */
   acmeBundle?: (body: Buffer, from: string) => Promise<{ status: number; message: string }>;
 }
@@ -91,19 +91,7 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
     if (authorized(req)) return res.redirect(303, '/');
     res.type('html').send(loginPage({ hint: o.passwordHint }));
   });
-  // A body announced over the limit is answered before a byte of it is read: body-parser would
-  // read it all first, holding the answer as long as the client likes (found by test/attack).
-  // The rest is then read and thrown away by Node, within the 10 s request timeout; closing at
-  // once instead would reset the connection under a client still sending, losing the 413.
-  const tooBig = (req: Request, res: Response, next: NextFunction) => {
-    const announced = Number(req.get('content-length') ?? 0);
-    if (announced > LOGIN_BODY_LIMIT) {
-      res.status(413).json({ error: 'request too large' });
-      return;
-    }
-    next();
-  };
-  app.post('/login', tooBig, express.urlencoded({ extended: false, limit: LOGIN_BODY_LIMIT, parameterLimit: 5 }), (req, res) => {
+  app.post('/login', announcedAtMost(LOGIN_BODY_LIMIT), express.urlencoded({ extended: false, limit: LOGIN_BODY_LIMIT, parameterLimit: 5 }), (req, res) => {
     const from = source(req);
     const wait = o.throttle.waitMs(from);
     if (wait > 0) {
@@ -134,22 +122,20 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
   const acmeBundle = o.acmeBundle;
   if (acmeBundle) {
     // Not behind the login: the seal, made with the fleet secret, is the authentication. Not for
-    // the internet either: to a WAN address the route does not exist.
-    app.post(BUNDLE_PATH, (req, res, next) => {
-      if (!o.isLan(source(req))) return next();
-      const announced = Number(req.get('content-length') ?? 0);
-      if (!(announced > 0 && announced <= MAX_BUNDLE_BYTES)) {
-        res.status(announced > MAX_BUNDLE_BYTES ? 413 : 400).json({ error: announced > MAX_BUNDLE_BYTES ? 'request too large' : 'bad request' });
-        return;
-      }
-      express.raw({ type: () => true, limit: MAX_BUNDLE_BYTES })(req, res, (err?: unknown) => {
-        if (err) return next(err);
+    // the internet either: from a WAN address the request goes on to the login like any other.
+    app.post(
+      BUNDLE_PATH,
+      (req, _res, next) => next(o.isLan(source(req)) ? undefined : 'route'),
+      announcedAtMost(MAX_BUNDLE_BYTES),
+      (req, res, next) => (Number(req.get('content-length') ?? 0) > 0 ? next() : res.status(400).json({ error: 'bad request' })),
+      express.raw({ type: () => true, limit: MAX_BUNDLE_BYTES }),
+      (req, res, next) => {
         acmeBundle(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), source(req)).then(
           (a) => (a.status === 204 ? res.status(204).end() : res.status(a.status).json({ error: a.message })),
           next,
         );
-      });
-    });
+      },
+    );
   }
   app.post('/logout', (_req, res) => {
     res.clearCookie(SESSION_COOKIE, { path: '/' });
@@ -243,6 +229,22 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
     }
     return o.lanOpen && o.isLan(source(req));
   }
+}
+
+/**
+ * A body announced over `limit` is answered 413 before a byte of it is read: body-parser would
+ * read it all first, holding the answer as long as the client likes (found by test/attack). The
+ * rest is then read and thrown away by Node, within the 10 s request timeout; closing at once
+ * instead would reset the connection under a client still sending, losing the 413.
+ */
+function announcedAtMost(limit: number): (req: Request, res: Response, next: NextFunction) => void {
+  return (req, res, next) => {
+    if (Number(req.get('content-length') ?? 0) > limit) {
+      res.status(413).json({ error: 'request too large' });
+      return;
+    }
+    next();
+  };
 }
 
 function source(req: Request): string {
