@@ -333,8 +333,10 @@ export class Agent {
         { logger: this.log.child('tls') },
         { certFile: o.tls.certFile, keyFile: o.tls.keyFile, secret: o.lan.secret, dataDir: o.dataDir },
       );
-      if (o.acme) this.acme = this.makeAcme(o.acme, this.tlsCredentials);
     }
+    // The key the ACME certificate is sealed with for the LAN: no secret, no sharing.
+    const sealKey = o.acme && o.lan.secret !== '' ? bundleKey(o.lan.secret) : undefined;
+    if (o.acme && this.tlsCredentials) this.acme = this.makeAcme(o.acme, this.tlsCredentials, sealKey);
     const creds = await resolveCredentials({ password: o.portal?.password ?? '', secret: o.lan.secret, dataDir: o.dataDir });
     this.credentials = creds;
     if (creds.notKept !== undefined) {
@@ -374,20 +376,17 @@ export class Agent {
         : {}),
     };
     // Any node takes the representative's certificate, on its own port only.
-    const receiver =
-      o.acme && o.lan.secret !== ''
-        ? new BundleReceiver({ logger: this.log.child('acme') }, { key: bundleKey(o.lan.secret), credentials: () => this.tlsCredentials })
-        : undefined;
+    const receiver = sealKey ? new BundleReceiver({ logger: this.log.child('acme') }, { key: sealKey, credentials: () => this.tlsCredentials }) : undefined;
     this.apps = {
       node: createPortalApp({ ...common, which: 'node', ...(receiver ? { acmeBundle: (body: Buffer, from: string) => receiver.accept(body, from) } : {}) }),
       portal: createPortalApp({ ...common, which: 'portal' }),
     };
   }
 
-  private makeAcme(acme: NonNullable<AgentOptions['acme']>, credentials: TlsCredentials): AcmeManager {
+  private makeAcme(acme: NonNullable<AgentOptions['acme']>, credentials: TlsCredentials, sealKey: Buffer | undefined): AcmeManager {
     const o = this.opts;
     const log = this.log.child('acme');
-    if (o.lan.secret === '') {
+    if (sealKey === undefined) {
       log.warn('no fleet secret: an ACME certificate would serve the portal only, not the other nodes\' pages. Set FRONTDOOR_SECRET to share it');
     }
     return new AcmeManager(
@@ -409,7 +408,7 @@ export class Agent {
         names: acme.names,
         challengePort: acme.challengePort,
         localPort: o.httpPort,
-        bundleKey: o.lan.secret === '' ? undefined : bundleKey(o.lan.secret),
+        bundleKey: sealKey,
       },
     );
   }
