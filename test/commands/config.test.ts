@@ -4,15 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ConfigEntry } from '../../src/commands/config.js';
-import { runCli } from '../../src/commands/main.js';
 import { SETTINGS } from '../../src/config/settings.js';
-
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { env, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+import { cli } from '../helpers/cli.js';
 
 describe('frontdoor config', () => {
   it('prints every setting with its effective value and where it came from: default < file < environment < flag', async () => {

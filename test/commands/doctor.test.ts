@@ -3,15 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runCli } from '../../src/commands/main.js';
 import { freeTcpPort } from '../helpers/free-port.js';
-
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { env, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+import { cli } from '../helpers/cli.js';
 
 describe('frontdoor CLI', () => {
   it('doctor --embedded reports a working router and exits 0', async () => {

@@ -2,17 +2,10 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { runCli } from '../../src/commands/main.js';
 import { formatStatus } from '../../src/commands/status.js';
 import type { NodeStatus } from '../../src/portal/status.js';
 import { samplePeer, sampleStatus } from '../helpers/node-status.js';
-
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { env, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+import { cli } from '../helpers/cli.js';
 
 const STATUS: NodeStatus = sampleStatus({
   name: 'porch',
