@@ -262,23 +262,22 @@ describe('ACME manager: obtaining', () => {
     assert.equal(w.fields.code, 'FD_ACME_CA');
     assert.equal(w.fields.retryInMs, RETRY_MS[0]);
 
-    r.clock.advance(RETRY_MS[0]! - 1);
-    await flush();
-    assert.equal(r.issuer.calls.length, 1, 'not before the minute');
-    r.clock.advance(1);
-    await until(() => r.issuer.calls.length === 2, 'the first retry');
-    await checked(r);
+    /** Nothing a millisecond before `wait`, the next attempt at it. */
+    const retriesAfter = async (wait: number, calls: number, what: string) => {
+      r.clock.advance(wait - 1);
+      await flush();
+      assert.equal(r.issuer.calls.length, calls, `not before ${what}`);
+      r.clock.advance(1);
+      await until(() => r.issuer.calls.length === calls + 1, `the retry after ${what}`);
+      await checked(r);
+    };
+    await retriesAfter(RETRY_MS[0]!, 1, 'the minute');
     assert.equal(r.mapper.releases.length, 2);
     s = r.manager.status();
     assert.equal(s.state, 'failed');
     assert.equal(s.nextAt, iso(T0 + RETRY_MS[1]!), 'the wall clock did not move: nextAt is now + 5 min');
 
-    r.clock.advance(RETRY_MS[1]! - 1);
-    await flush();
-    assert.equal(r.issuer.calls.length, 2, 'not before 5 minutes');
-    r.clock.advance(1);
-    await until(() => r.issuer.calls.length === 3, 'the second retry');
-    await checked(r);
+    await retriesAfter(RETRY_MS[1]!, 2, '5 minutes');
     assert.equal(r.manager.status().nextAt, iso(T0 + RETRY_MS[2]!));
 
     // The CA comes back: the next retry obtains it, and a later failure starts the back-off again.
