@@ -197,6 +197,15 @@ async function checked(r: Rig): Promise<void> {
   await flush();
 }
 
+const NEW_WAN = '203.0.114.2';
+
+/** A minute later the router reports another WAN address, and the agent nudges the manager. */
+function wanMoves(r: Rig): void {
+  r.wall.now += 60_000;
+  r.wan = NEW_WAN;
+  r.manager.nudge();
+}
+
 const iso = (ms: number) => new Date(ms).toISOString();
 const warnings = (r: Rig) => r.log.filter((l) => l.level === 'warn');
 
@@ -290,9 +299,7 @@ describe('ACME manager: obtaining', () => {
     r.issuer.next = async () => {
       throw new AcmeError('FD_ACME_CHALLENGE', 'validation of 203.0.114.2: connection refused');
     };
-    r.wall.now += 60_000;
-    r.wan = '203.0.114.2';
-    r.manager.nudge();
+    wanMoves(r);
     await until(() => r.issuer.calls.length === 5, 'the issuance for the new address');
     await checked(r);
     assert.equal(r.manager.status().state, 'failed');
@@ -423,9 +430,7 @@ describe('ACME manager: obtaining', () => {
     const r = await rig();
     r.manager.start();
     await checked(r);
-    r.wall.now += 60_000;
-    r.wan = '203.0.114.2';
-    r.manager.nudge();
+    wanMoves(r);
     await checked(r);
     assert.deepEqual(r.issuer.calls.map((c) => c.identifiers), [[WAN], ['203.0.114.2']]);
     assert.deepEqual(r.credentials.acmeCertificate()!.names, ['203.0.114.2']);
@@ -441,9 +446,7 @@ describe('ACME manager: obtaining', () => {
     r.manager.start();
     await until(() => r.issuer.calls.length === 1, 'the first issuance');
     const forOld = r.issuer.certificateFor([WAN]);
-    r.wall.now += 60_000;
-    r.wan = '203.0.114.2';
-    r.manager.nudge();
+    wanMoves(r);
     r.manager.nudge();
     r.issuer.next = async (req) => r.issuer.certificateFor(req.identifiers);
     first.resolve(forOld);
@@ -460,9 +463,7 @@ describe('ACME manager: obtaining', () => {
     assert.deepEqual(r.issuer.calls.map((c) => c.identifiers), [['cams.example.net']]);
     assert.deepEqual(r.manager.status().names, ['cams.example.net']);
     assert.deepEqual(r.credentials.acmeCertificate()!.names, ['cams.example.net']);
-    r.wall.now += 60_000;
-    r.wan = '203.0.114.2';
-    r.manager.nudge();
+    wanMoves(r);
     await checked(r);
     assert.equal(r.issuer.calls.length, 1);
     r.wan = undefined;
@@ -590,9 +591,7 @@ describe('ACME manager: sharing with the fleet', () => {
     const r = await rig({}, { members: [n1, n2] });
     r.manager.start();
     await checked(r);
-    r.wall.now += 60_000;
-    r.wan = '203.0.114.2';
-    r.manager.nudge();
+    wanMoves(r);
     await checked(r);
     assert.equal(r.sent.length, 4);
     for (const s of r.sent.slice(2)) assert.deepEqual(openBundle(bundleKey(SECRET), s.bundle).cert, r.issuer.issued[1]!.cert);
