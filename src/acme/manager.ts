@@ -272,12 +272,16 @@ export class AcmeManager {
     const key = this.init.bundleKey;
     const held = this.c.credentials.acmeCertificate();
     if (key === undefined || held === undefined) return;
+    const now = this.c.clock.now();
+    const due = this.c.members().filter((m) => {
+      const failed = this.failedAt.get(m.id);
+      return this.delivered.get(m.id) !== held.fingerprint && (failed === undefined || now - failed >= SHARE_RETRY_MS);
+    });
+    // Most rounds (a directory change) find everyone served: nothing to seal.
+    if (due.length === 0) return;
     const bundle = sealBundle(key, held.pem);
     await Promise.all(
-      this.c.members().map(async (m) => {
-        if (this.delivered.get(m.id) === held.fingerprint) return;
-        const failed = this.failedAt.get(m.id);
-        if (failed !== undefined && this.c.clock.now() - failed < SHARE_RETRY_MS) return;
+      due.map(async (m) => {
         try {
           await this.c.send({ address: m.address, port: m.port }, bundle, signal);
           this.delivered.set(m.id, held.fingerprint);
