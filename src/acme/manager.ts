@@ -1,6 +1,7 @@
 import type { Clock, Timer } from '../runtime/clock.js';
 import type { Logger } from '../runtime/log.js';
-import type { Mapping, PortMapper } from '../router/types.js';
+import type { TemporaryPorts } from '../router/router-session.js';
+import type { Mapping } from '../router/types.js';
 import { classifyWanAddress } from '../router/wan-address.js';
 import type { AcmeCertificateInfo, TlsCredentials } from '../tls/credentials.js';
 import type { CertificatePem } from '../tls/self-signed.js';
@@ -37,8 +38,8 @@ export interface AcmeManagerComponents {
   issuer: CertificateIssuer;
   challenges: Http01Challenges;
   credentials: TlsCredentials;
-  /** The router, once found. */
-  mapper: () => PortMapper | undefined;
+  /** Ports kept at the router only while open, once the router is found. */
+  ports: () => TemporaryPorts | undefined;
   /** The router's WAN address, once known. */
   wanAddress: () => string | undefined;
   /** The other nodes' own ports, for sharing. */
@@ -244,12 +245,12 @@ export class AcmeManager {
   }
 
   private async obtain(ids: string[], signal: AbortSignal): Promise<CertificatePem> {
-    const mapper = this.c.mapper();
-    if (mapper === undefined) throw new AcmeError('FD_ACME_PORT', 'no router found yet to forward the challenge port');
+    const ports = this.c.ports();
+    if (ports === undefined) throw new AcmeError('FD_ACME_PORT', 'no router found yet to forward the challenge port');
     const port = this.init.challengePort;
     let mapping: Mapping;
     try {
-      mapping = await mapper.claim(
+      mapping = await ports.open(
         { externalPort: port, internalPort: this.init.localPort, protocol: 'TCP', leaseSeconds: CHALLENGE_LEASE_S, description: 'frontdoor acme challenge' },
         signal,
       );
@@ -264,7 +265,7 @@ export class AcmeManager {
       return await this.c.issuer.issue({ identifiers: ids, challenges: this.c.challenges, signal });
     } finally {
       // Closed at once, whatever happened: nothing else of ours should answer on that port.
-      await mapper.release(mapping).catch((err: unknown) => this.c.logger.warn('could not close the ACME challenge port', { port, error: String(err) }));
+      await ports.close(mapping).catch((err: unknown) => this.c.logger.warn('could not close the ACME challenge port', { port, error: String(err) }));
     }
   }
 

@@ -51,7 +51,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
         listenAddress: address,
         httpPort: s.httpPort,
         portalPort,
-        publicPort: s.publicPort,
+        wellKnownPort: s.publicPort,
         router: {
           protocols: ['upnp'],
           discoveryTimeoutMs: 2000,

@@ -86,7 +86,7 @@ export function agentOptions(s: Settings, net: LocalNetwork, env: NodeJS.Process
     gateway: net.gateway,
     httpPort: s.httpPort,
     portalPort,
-    publicPort: s.publicPort,
+    wellKnownPort: s.publicPort,
     router: {
       protocols: s.routerProtocols,
       discoveryTimeoutMs: s.discoveryTimeout,

@@ -1,5 +1,6 @@
 import type { NodeInfo, Received, Sender } from '../peers/messages.js';
 import type { LanTransport } from '../peers/transport.js';
+import type { Membership } from '../membership/membership.js';
 import { PortConflictError } from '../router/errors.js';
 import type { Mapping, MappingRequest, PortMapper } from '../router/types.js';
 import type { Clock, Timer } from '../runtime/clock.js';
@@ -8,8 +9,6 @@ import type { ElectionConfig, ElectionConfigInit } from './config.js';
 import { electionConfig, validateElectionConfig } from './config.js';
 import type { DepartureReason } from './detector.js';
 import { DepartureDetector } from './detector.js';
-import type { DirectoryEntry } from './directory.js';
-import { Directory } from './directory.js';
 import { callRouter } from './router-call.js';
 import type { Ranked } from './rules.js';
 import { compareCandidates, takeoverDelayMs } from './rules.js';
@@ -42,7 +41,6 @@ export interface BecameRepresentative {
 
 export interface ElectionHooks {
   onRoleChange?: (change: RoleChange) => void;
-  onDirectoryChange?: (entries: DirectoryEntry[]) => void;
   /** Start serving the portal (and, later, take the floating LAN address). */
   onBecomeRepresentative?: (e: BecameRepresentative) => void | Promise<void>;
   /** Stop serving the portal; called before a graceful stop releases the port. */
@@ -57,18 +55,18 @@ export interface ElectionHooks {
 export interface ElectionComponents {
   clock: Clock;
   transport: LanTransport;
+  /** Who is on the LAN; every message reaches the election through it. */
+  membership: Membership;
   portMapper: PortMapper;
   logger: Logger;
   random: () => number;
+  /** The router's WAN address as this node knows it, told in inquiries and announces. */
+  wanAddress?: () => string | undefined;
 }
 
 export interface ElectionInit extends ElectionHooks {
-  self: Sender;
-  info: NodeInfo;
   config?: ElectionConfigInit;
-  /** The port other nodes reach this node's transport on (for its own directory entry). */
-  lanPort?: number;
-  /** The local port the well-known port forwards to (the portal); default `info.localPort`. */
+  /** The local port the well-known port forwards to (the portal); default the node's own port. */
   portalPort?: number;
 }
 
@@ -92,19 +90,16 @@ export class ElectionNode {
   readonly config: ElectionConfig;
   private readonly clock: Clock;
   private readonly transport: LanTransport;
+  private readonly members: Membership;
   private readonly mapper: PortMapper;
   private readonly log: Logger;
   private readonly random: () => number;
+  private readonly wanAddress: () => string | undefined;
   private readonly self: Sender;
-  private info: NodeInfo;
-  private readonly lanPort: number;
   private readonly portalPort: number | undefined;
   private readonly hooks: ElectionHooks;
   private readonly detector: DepartureDetector;
-  private readonly dir = new Directory();
   private readonly timers = new Map<string, Timer>();
-  /** `id/boot` of processes that withdrew: their late messages must not revive them. */
-  private readonly withdrawn = new Map<string, number>();
   private started = false;
   private listening = false;
   private stopping: Promise<void> | undefined;
@@ -123,9 +118,6 @@ export class ElectionNode {
   private leaseDeadline = 0;
   private claimInFlight = false;
   private recheck = false;
-  private lastReplyAt = Number.NEGATIVE_INFINITY;
-  private wan: string | undefined;
-  private table: Mapping[] | undefined;
   /** As representative: the heir named in inquiries. As follower: the heir the representative named. */
   private heir: string | undefined;
 
@@ -134,16 +126,15 @@ export class ElectionNode {
     validateElectionConfig(this.config);
     this.clock = components.clock;
     this.transport = components.transport;
+    this.members = components.membership;
     this.mapper = components.portMapper;
     this.log = components.logger.child('election');
     this.random = components.random;
-    this.self = { ...init.self };
-    this.info = { ...init.info };
-    this.lanPort = init.lanPort ?? 0;
+    this.wanAddress = components.wanAddress ?? (() => undefined);
+    this.self = { ...this.members.self };
     this.portalPort = init.portalPort;
     this.hooks = {
       onRoleChange: init.onRoleChange,
-      onDirectoryChange: init.onDirectoryChange,
       onBecomeRepresentative: init.onBecomeRepresentative,
       onStepDown: init.onStepDown,
       onReassert: init.onReassert,
@@ -182,18 +173,18 @@ export class ElectionNode {
     return this.heir;
   }
 
-  get wanAddress(): string | undefined {
-    return this.wan;
-  }
-
-  /** The router's table as last listed by this node while representative (claims 6, 20). */
-  get routerMappings(): readonly Mapping[] | undefined {
-    return this.table;
-  }
-
-  /** The nodes this node knows, itself included, sorted by id. */
-  get directory(): DirectoryEntry[] {
-    return this.dir.entries();
+  /**
+   * The router's table as the router session last listed it (claims 6, 20). A representative
+   * that is not in it (a rebooted router, another host shown) claims again now rather than at
+   * the next renewal, so the gap in which a newcomer could take the port stays short.
+   */
+  checkRouterTable(list: readonly Mapping[]): void {
+    if (!this.started || this.current !== 'representative') return;
+    const mine = list.find((m) => m.externalPort === this.config.wellKnownPort && m.protocol === this.config.protocol);
+    if (mine === undefined || mine.internalClient !== this.mapper.localAddress) {
+      this.log.warn('the router table does not show our mapping; claiming again', { holder: mine?.internalClient ?? 'none' });
+      this.claimPort('check');
+    }
   }
 
   start(): void {
@@ -201,16 +192,18 @@ export class ElectionNode {
     this.started = true;
     this.stopping = undefined;
     if (!this.listening) {
-      // LanTransport has no way to unsubscribe; the handler checks `started` instead.
-      this.transport.onMessage((msg) => this.handle(msg));
+      // Membership has no way to unsubscribe; the handlers check `started` instead.
+      this.members.onMessage((msg) => this.handle(msg));
+      this.members.on((e) => {
+        // A newcomer is listening before it claims; telling it now, not at the next inquiry,
+        // keeps it from claiming a port a rebooted router has just forgotten.
+        if (e.type === 'joined' || e.type === 'self') this.sendAnnounce();
+      });
       this.listening = true;
     }
     this.rep = undefined;
     this.startedAt = this.clock.now();
     this.setState('starting', 'start');
-    this.dir.upsert(this.selfEntry());
-    this.emitDirectory();
-    this.sendReply();
     // Listening first lets a newcomer find a live representative without touching the router:
     // after a router reboot the port is free, and a newcomer grabbing it would depose a
     // representative that does not know yet.
@@ -223,9 +216,8 @@ export class ElectionNode {
     // A second unasked reply halfway: the representative announces on hearing a newcomer, and
     // one lost reply should not leave the newcomer to guess.
     this.after('rejoin', this.config.startupListenMs / 2, () => {
-      if (this.current === 'starting') this.sendReply();
+      if (this.current === 'starting') this.members.sendReply();
     });
-    this.after('refresh', this.config.refreshIntervalMs, () => this.refresh());
   }
 
   /**
@@ -305,16 +297,6 @@ export class ElectionNode {
     this.log.info('withdrew from the LAN', { wasRepresentative: true, successor });
   }
 
-  /** The node's own page moved (claim 2's other port) or its name changed: tell everyone. */
-  updateInfo(patch: Partial<NodeInfo>): void {
-    this.info = { ...this.info, ...patch };
-    if (!this.started) return;
-    this.dir.upsert(this.selfEntry());
-    this.emitDirectory();
-    this.sendReply();
-    if (this.current === 'representative') this.sendAnnounce();
-  }
-
   // ---- messages -------------------------------------------------------------------------
 
   private handle(msg: Received): void {
@@ -322,20 +304,15 @@ export class ElectionNode {
     if (w !== undefined && msg.from.id === w.successor && (msg.body.type === 'announce' || msg.body.type === 'inquiry')) w.done();
     if (!this.started) return;
     const { from, body } = msg;
-    if (from.id === this.self.id) return;
-    if (this.withdrawn.has(`${from.id}/${from.boot}`)) return;
-    this.noteSender(msg);
     this.detector.heard(from.id, msg.address, msg.port);
     if (from.id === this.rep) this.repLastHeard = this.clock.now();
     switch (body.type) {
       case 'inquiry':
-        if (body.wanAddress) this.wan = body.wanAddress;
+        // Membership answers it, after us.
         this.onRepresentativeSeen(msg, undefined);
         if (this.rep === from.id && this.current === 'follower') this.heir = body.heir || undefined;
-        if (this.started) this.sendReply();
         break;
       case 'announce':
-        if (body.wanAddress) this.wan = body.wanAddress;
         this.onRepresentativeSeen(msg, body.term);
         if (this.rep === from.id && this.current === 'follower') this.heir = body.heir || undefined;
         break;
@@ -353,34 +330,6 @@ export class ElectionNode {
         break;
       case 'reply':
         break;
-    }
-  }
-
-  private noteSender(msg: Received): void {
-    const { from, body } = msg;
-    const now = this.clock.now();
-    if (body.type === 'reply' || body.type === 'announce' || body.type === 'claim') {
-      const old = this.dir.get(from.id);
-      const changed = this.dir.upsert({
-        id: from.id,
-        boot: from.boot,
-        info: body.node,
-        address: msg.address,
-        port: msg.port,
-        lastSeen: now,
-        self: false,
-      });
-      if (changed) {
-        const fresh = old === undefined || old.boot !== from.boot;
-        if (old !== undefined && old.boot !== from.boot) this.log.info('node restarted', { node: from.id });
-        else if (old === undefined) this.log.debug('node joined', { node: from.id, name: body.node.name });
-        this.emitDirectory();
-        // A newcomer is listening before it claims; telling it now, not at the next inquiry, keeps
-        // it from claiming a port a rebooted router has just forgotten.
-        if (fresh && this.current === 'representative') this.sendAnnounce();
-      }
-    } else {
-      this.dir.touch(from.id, from.boot, now);
     }
   }
 
@@ -451,10 +400,7 @@ export class ElectionNode {
   }
 
   private onWithdraw(msg: Received, wasRepresentative: boolean, successor: string): void {
-    const { id, boot } = msg.from;
-    this.withdrawn.set(`${id}/${boot}`, this.clock.now());
-    const known = this.dir.get(id);
-    if (known !== undefined && known.boot === boot && this.dir.remove(id)) this.emitDirectory();
+    const { id } = msg.from;
     if (this.rep === id && this.current === 'follower') {
       // The last word wins over the last inquiry's: the representative may have just renamed.
       if (successor !== '') this.heir = successor;
@@ -532,7 +478,7 @@ export class ElectionNode {
     c.phase = 'backoff';
     c.yieldTo = undefined;
     this.cancel('retry');
-    const known: Ranked[] = this.dir
+    const known: Ranked[] = this.members
       .entries()
       .filter((e) => e.id !== c.excluded)
       .map((e) => ({ id: e.id, info: e.info }));
@@ -583,7 +529,7 @@ export class ElectionNode {
 
   private broadcastClaim(): void {
     this.lastClaimAt = this.clock.now();
-    this.transport.broadcast({ type: 'claim', node: this.info, attempt: this.cand?.attempt ?? 0 });
+    this.transport.broadcast({ type: 'claim', node: this.members.info, attempt: this.cand?.attempt ?? 0 });
   }
 
   private onRivalClaim(id: string, info: NodeInfo): void {
@@ -645,7 +591,7 @@ export class ElectionNode {
     const sentAt = this.clock.now();
     const req: MappingRequest = {
       externalPort: this.config.wellKnownPort,
-      internalPort: this.portalPort ?? this.info.localPort,
+      internalPort: this.portalPort ?? this.members.info.localPort,
       protocol: this.config.protocol,
       leaseSeconds: this.config.leaseMs / 1000,
       description: `frontdoor representative ${this.self.id}`,
@@ -777,7 +723,6 @@ export class ElectionNode {
     this.inquire();
     this.sendAnnounce();
     this.after('announce', this.config.announceIntervalMs, () => this.announceTick());
-    this.pollRouter();
     const mapping = this.mapping;
     if (mapping !== undefined) {
       const e: BecameRepresentative = { term: this.myTerm, mapping, leaseUntil: this.leaseDeadline };
@@ -787,7 +732,7 @@ export class ElectionNode {
 
   private stepDown(reason: string): void {
     if (this.current !== 'representative') return;
-    this.cancel('inquiry', 'announce', 'poll', 'renew', 'deadline');
+    this.cancel('inquiry', 'announce', 'renew', 'deadline');
     this.repLastHeard = this.clock.now();
     this.mapping = undefined;
     this.leaseDeadline = 0;
@@ -802,7 +747,7 @@ export class ElectionNode {
     this.transport.broadcast({
       type: 'inquiry',
       publicPort: this.config.wellKnownPort,
-      wanAddress: this.wan ?? '',
+      wanAddress: this.wanAddress() ?? '',
       heir: this.heir ?? '',
     });
     this.after('inquiry', this.config.inquiryIntervalMs, () => this.inquire());
@@ -818,8 +763,8 @@ export class ElectionNode {
     this.transport.broadcast({
       type: 'announce',
       publicPort: this.config.wellKnownPort,
-      wanAddress: this.wan ?? '',
-      node: this.info,
+      wanAddress: this.wanAddress() ?? '',
+      node: this.members.info,
       term: this.myTerm,
       heir: this.heir ?? '',
     });
@@ -829,7 +774,7 @@ export class ElectionNode {
   private chooseHeir(): string | undefined {
     if (!this.config.heir) return undefined;
     const now = this.clock.now();
-    const all = this.dir.entries().filter((e) => !e.self);
+    const all = this.members.entries().filter((e) => !e.self);
     const fresh = all.filter((e) => now - e.lastSeen <= 3 * this.config.inquiryIntervalMs);
     const pool = fresh.length > 0 ? fresh : all;
     if (pool.length === 0) return undefined;
@@ -845,74 +790,8 @@ export class ElectionNode {
     return best.id;
   }
 
-  /** Claims 3, 6, 19, 20: WAN address and table. Failures are logged; the role does not depend on them. */
-  private pollRouter(): void {
-    if (this.current !== 'representative') return;
-    const t = this.config.routerTimeoutMs;
-    callRouter(this.clock, t, 'external address', (s) => this.mapper.externalAddress(s)).then(
-      (addr) => {
-        if (addr !== this.wan) this.log.info('WAN address', { address: addr, previous: this.wan });
-        this.wan = addr;
-      },
-      (err: unknown) => this.log.warn('could not read the WAN address', { error: describe(err) }),
-    );
-    if (this.mapper.canList) {
-      callRouter(this.clock, t, 'list mappings', (s) => this.mapper.list(s)).then(
-        (list) => {
-          this.table = list;
-          if (this.current !== 'representative') return;
-          const mine = list.find((m) => m.externalPort === this.config.wellKnownPort && m.protocol === this.config.protocol);
-          if (mine === undefined || mine.internalClient !== this.mapper.localAddress) {
-            // The router forgot us (reboot) or shows another host: renew now rather than at the
-            // next renewal, so the gap in which a newcomer could take the port stays short.
-            this.log.warn('the router table does not show our mapping; claiming again', {
-              holder: mine?.internalClient ?? 'none',
-            });
-            this.claimPort('check');
-          }
-        },
-        (err: unknown) => this.log.warn('could not list the router mappings', { error: describe(err) }),
-      );
-    }
-    this.after('poll', this.config.routerPollIntervalMs, () => this.pollRouter());
-  }
-
-  // ---- directory -----------------------------------------------------------------------
-
-  private sendReply(): void {
-    this.lastReplyAt = this.clock.now();
-    this.transport.broadcast({ type: 'reply', node: this.info });
-  }
-
-  /** Unasked replies and the directory sweep: the directory must live through an election. */
-  private refresh(): void {
-    const now = this.clock.now();
-    if (now - this.lastReplyAt >= this.config.refreshIntervalMs * 0.9) this.sendReply();
-    const gone = this.dir.expire(now, this.config.directoryTtlMs);
-    if (gone.length > 0) {
-      this.log.info('nodes left (not heard from)', { nodes: gone });
-      this.emitDirectory();
-    }
-    for (const [key, at] of this.withdrawn) {
-      if (now - at > this.config.directoryTtlMs) this.withdrawn.delete(key);
-    }
-    this.after('refresh', this.config.refreshIntervalMs, () => this.refresh());
-  }
-
-  private selfEntry(): DirectoryEntry {
-    return {
-      id: this.self.id,
-      boot: this.self.boot,
-      info: this.info,
-      address: this.info.addresses[0] ?? this.mapper.localAddress,
-      port: this.lanPort,
-      lastSeen: this.clock.now(),
-      self: true,
-    };
-  }
-
   private ranked(): Ranked {
-    return { id: this.self.id, info: this.info };
+    return { id: this.self.id, info: this.members.info };
   }
 
   // ---- plumbing ------------------------------------------------------------------------
@@ -935,15 +814,6 @@ export class ElectionNode {
       this.hooks.onRoleChange?.(change);
     } catch (err) {
       this.log.error('onRoleChange hook failed', { error: describe(err) });
-    }
-  }
-
-  private emitDirectory(): void {
-    if (this.hooks.onDirectoryChange === undefined) return;
-    try {
-      this.hooks.onDirectoryChange(this.dir.entries());
-    } catch (err) {
-      this.log.error('onDirectoryChange hook failed', { error: describe(err) });
     }
   }
 

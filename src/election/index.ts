@@ -3,8 +3,8 @@ export type { DetectionMeans, ElectionConfig, ElectionConfigInit, ElectionRule }
 export { defaultElectionConfig, electionConfig, validateElectionConfig } from './config.js';
 export type { DepartureReason } from './detector.js';
 export { DepartureDetector } from './detector.js';
-export type { DirectoryEntry } from './directory.js';
-export { Directory } from './directory.js';
+export type { DirectoryEntry } from '../membership/directory.js';
+export { Directory } from '../membership/directory.js';
 export type {
   BecameRepresentative,
   ElectionComponents,

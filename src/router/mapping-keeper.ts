@@ -10,6 +10,9 @@ import type { Mapping, MappingRequest, PortMapper } from './types.js';
  * epoch going back, reported by the clients through `routerReset`; on UPnP, the mapping missing
  * from the listed table) and a WAN address change (many routers drop the table with the old
  * address). Both end in a re-claim, and the caller hears about it through events.
+ *
+ * Its periodic check is the node's only look at the router's WAN address and table: the
+ * `wan` and `table` events carry what it read to whoever shows or decides on them.
  */
 
 export type KeeperEvent =
@@ -21,6 +24,10 @@ export type KeeperEvent =
   | { type: 'conflict'; id: string; error: PortConflictError }
   | { type: 'moved'; id: string; from: number; mapping: Mapping }
   | { type: 'wan-changed'; from: string | undefined; to: string }
+  /** Every successful read of the WAN address (the first one included). */
+  | { type: 'wan'; address: string }
+  /** The router's whole table, where the router can list it. */
+  | { type: 'table'; mappings: Mapping[] }
   | { type: 'router-reset'; reason: string }
   | { type: 'error'; id?: string; error: RouterError };
 
@@ -55,6 +62,8 @@ export class MappingKeeper {
   private readonly entries = new Map<string, Entry>();
   private readonly listeners = new Set<(e: KeeperEvent) => void>();
   private checkTimer: Timer | undefined;
+  private checking: Promise<void> | undefined;
+  private checkAgain = false;
   private wanAddress: string | undefined;
   private stopped = false;
 
@@ -121,19 +130,50 @@ export class MappingKeeper {
     }
   }
 
+  /** Starts the periodic checks even with no mapping kept (they start with the first `add` too). */
+  start(): void {
+    this.startChecks();
+  }
+
+  /**
+   * A check now (a new representative wants the table on its page at once), besides the
+   * periodic ones. One in flight at a time: asked during one, it runs once more after it.
+   */
+  checkNow(): void {
+    if (this.stopped) return;
+    if (this.checking !== undefined) {
+      this.checkAgain = true;
+      return;
+    }
+    this.checking = this.check()
+      .catch((e: unknown) => this.emit({ type: 'error', error: asRouterError(e, 'router check') }))
+      .finally(() => {
+        this.checking = undefined;
+        if (this.checkAgain) {
+          this.checkAgain = false;
+          this.checkNow();
+        }
+      });
+  }
+
   /** Compares the WAN address and, where the router can list, looks for our mappings in its table. */
   async check(signal?: AbortSignal): Promise<void> {
     const addr = await this.mapper.externalAddress(signal);
+    if (this.stopped) return;
     if (this.wanAddress !== undefined && addr !== this.wanAddress) {
       this.log.warn('router WAN address changed; claiming mappings again', { from: this.wanAddress, to: addr });
       this.emit({ type: 'wan-changed', from: this.wanAddress, to: addr });
       this.wanAddress = addr;
+      this.emit({ type: 'wan', address: addr });
       for (const e of this.entries.values()) this.renewSoon(e, 0);
       return;
     }
     this.wanAddress = addr;
-    if (!this.mapper.canList || this.entries.size === 0) return;
+    this.emit({ type: 'wan', address: addr });
+    if (!this.mapper.canList) return;
     const table = await this.mapper.list(signal);
+    if (this.stopped) return;
+    this.emit({ type: 'table', mappings: table });
     for (const e of this.entries.values()) {
       const m = e.mapping;
       if (!m) continue;
@@ -226,14 +266,8 @@ export class MappingKeeper {
     if (this.checkTimer || this.stopped) return;
     const tick = () => {
       this.checkTimer = this.clock.setTimeout(() => {
-        this.check()
-          .catch((e: unknown) => {
-            const err = asRouterError(e, 'router check');
-            this.emit({ type: 'error', error: err });
-          })
-          .finally(() => {
-            if (!this.stopped) tick();
-          });
+        this.checkNow();
+        tick();
       }, this.checkIntervalMs);
     };
     tick();

@@ -159,7 +159,7 @@ async function rig(init: Partial<AcmeManagerInit> = {}, o: { members?: Member[];
       issuer,
       challenges: r.challenges,
       credentials,
-      mapper: () => (r.routerFound ? mapper : undefined),
+      ports: () => (r.routerFound ? { open: (req) => mapper.claim(req), close: (m) => mapper.release(m) } : undefined),
       wanAddress: () => r.wan,
       members: () => r.members,
       send: async (target, bundle, signal) => {

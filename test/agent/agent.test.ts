@@ -84,7 +84,7 @@ describe('agents on loopback behind the embedded router', () => {
         listenAddress: address,
         httpPort,
         portalPort: publicPort,
-        publicPort,
+        wellKnownPort: publicPort,
         router: { protocols: ['upnp'], discoveryTimeoutMs: 2000, requestTimeoutMs: 1000, ssdpPort: emu.ports.ssdp, natpmpPort: emu.ports.pmp, multicast: false },
         lan: { mode: 'unicast', group: '239.255.70.68', port: lanPort, peers: ADDRS, secret, bindAddress: address },
         election: { leaseMs: 6000, routerTimeoutMs: 1000, retryIntervalMs: 300, inquiryIntervalMs: 200, silenceTimeoutMs: 1000, leaderlessTimeoutMs: 1000, startupListenMs: 700, probeIntervalMs: 200, probeTimeoutMs: 150 },

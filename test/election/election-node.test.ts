@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ElectionConfigInit } from '../../src/election/config.js';
 import type { RoleChange } from '../../src/election/election-node.js';
+import { electionConfig } from '../../src/election/config.js';
 import { ElectionNode } from '../../src/election/election-node.js';
+import { Membership } from '../../src/membership/membership.js';
 import type { NodeInfo, PeerMessage, Received } from '../../src/peers/messages.js';
 import type { LanTransport } from '../../src/peers/transport.js';
 import { PortConflictError } from '../../src/router/errors.js';
@@ -21,6 +23,7 @@ class Rig {
   router: 'grant' | 'conflict' | 'silent' = 'grant';
   latencyMs = 0;
   readonly node: ElectionNode;
+  readonly members: Membership;
 
   constructor(config: ElectionConfigInit = {}) {
     const transport: LanTransport = {
@@ -51,15 +54,24 @@ class Rig {
       list: () => Promise.resolve([]),
       close: () => {},
     };
+    const cfg = electionConfig(config);
+    this.members = new Membership(
+      { clock: this.clock, transport, logger: silentLogger },
+      { self: { id: 'n0', boot: 'b1' }, info: info('n0'), refreshIntervalMs: cfg.refreshIntervalMs, directoryTtlMs: cfg.directoryTtlMs },
+    );
     this.node = new ElectionNode(
-      { clock: this.clock, transport, portMapper: mapper, logger: silentLogger, random: () => 0.5 },
+      { clock: this.clock, transport, membership: this.members, portMapper: mapper, logger: silentLogger, random: () => 0.5, wanAddress: () => '203.0.114.1' },
       {
-        self: { id: 'n0', boot: 'b1' },
-        info: info('n0'),
         config,
         onRoleChange: (c) => this.roles.push(c),
       },
     );
+  }
+
+  /** As a node starts them: membership first, so the election's first reply goes out. */
+  start(): void {
+    this.members.start();
+    this.node.start();
   }
 
   private answer(req: MappingRequest, signal?: AbortSignal): Promise<Mapping> {
@@ -95,7 +107,7 @@ function info(name: string): NodeInfo {
 describe('ElectionNode against a scripted router', () => {
   it('becomes representative when the router grants the port at start', async () => {
     const rig = new Rig();
-    rig.node.start();
+    rig.start();
     assert.equal(rig.node.state, 'starting');
     await rig.advance(rig.node.config.startupListenMs + 50);
     assert.equal(rig.node.state, 'representative');
@@ -107,7 +119,7 @@ describe('ElectionNode against a scripted router', () => {
   it('follows when the router answers conflict at start', async () => {
     const rig = new Rig();
     rig.router = 'conflict';
-    rig.node.start();
+    rig.start();
     await rig.advance(rig.node.config.startupListenMs + 50);
     assert.equal(rig.node.state, 'follower');
     assert.equal(rig.node.representative, undefined);
@@ -115,7 +127,7 @@ describe('ElectionNode against a scripted router', () => {
 
   it('a newcomer that hears an inquiry follows without asking the router', async () => {
     const rig = new Rig();
-    rig.node.start();
+    rig.start();
     rig.deliver({ type: 'inquiry', publicPort: 8080, wanAddress: '203.0.114.1', heir: '' });
     await rig.advance(rig.node.config.startupListenMs + 50);
     assert.equal(rig.node.state, 'follower');
@@ -126,7 +138,7 @@ describe('ElectionNode against a scripted router', () => {
   it('an unreachable router: keeps the role only until the lease counted from when the request was SENT', async () => {
     const rig = new Rig();
     rig.latencyMs = 400;
-    rig.node.start();
+    rig.start();
     const sentAt = rig.clock.now() + rig.node.config.startupListenMs;
     await rig.advance(rig.node.config.startupListenMs + 500, 1);
     assert.equal(rig.node.state, 'representative');
@@ -144,7 +156,7 @@ describe('ElectionNode against a scripted router', () => {
 
   it('a renewal that meets a conflict ends the role at once', async () => {
     const rig = new Rig();
-    rig.node.start();
+    rig.start();
     await rig.advance(rig.node.config.startupListenMs + 50);
     assert.equal(rig.node.state, 'representative');
     rig.router = 'conflict';
@@ -155,7 +167,7 @@ describe('ElectionNode against a scripted router', () => {
 
   it('graceful stop releases the port, then withdraws, before resolving', async () => {
     const rig = new Rig();
-    rig.node.start();
+    rig.start();
     await rig.advance(rig.node.config.startupListenMs + 50);
     assert.equal(rig.node.state, 'representative');
     rig.log.length = 0;
@@ -178,14 +190,14 @@ describe('ElectionNode against a scripted router', () => {
   it('start is idempotent and stop without start resolves', async () => {
     const rig = new Rig();
     await rig.node.stop();
-    rig.node.start();
-    rig.node.start();
+    rig.start();
+    rig.start();
     assert.equal(rig.sent.filter((m) => m.type === 'reply').length, 1);
   });
 
   it('answers probes with the same nonce', () => {
     const rig = new Rig();
-    rig.node.start();
+    rig.start();
     rig.deliver({ type: 'probe', nonce: 'abc' });
     assert.deepEqual(rig.sent.at(-1), { type: 'probe-ack', nonce: 'abc' });
   });
@@ -203,7 +215,7 @@ describe('ElectionNode with a floating address (the router cannot arbitrate)', (
 
   it('starts through the LAN claim, not a direct router claim, and then holds the port', async () => {
     const rig = new Rig({ floating: true });
-    rig.node.start();
+    rig.start();
     const listen = rig.node.config.startupListenMs;
     // random() = 0.5: the claim goes out half a back-off window after listening, then the
     // collision window runs before the router is asked.
@@ -219,7 +231,7 @@ describe('ElectionNode with a floating address (the router cannot arbitrate)', (
     let reasserted = 0;
     const rig = new Rig({ floating: true });
     // Reach the role first, then look at how it settles with another representative.
-    rig.node.start();
+    rig.start();
     await rig.advance(rig.node.config.startupListenMs + rig.node.config.backoffWindowMs + 500);
     assert.equal(rig.node.state, 'representative');
     const term = rig.node.term;
@@ -238,7 +250,7 @@ describe('ElectionNode with a floating address (the router cannot arbitrate)', (
 
   it('equal terms: the lower id keeps the role', async () => {
     const rig = new Rig({ floating: true });
-    rig.node.start();
+    rig.start();
     await rig.advance(rig.node.config.startupListenMs + rig.node.config.backoffWindowMs + 500);
     const term = rig.node.term;
     rig.deliver(announce(term), 'n5');
@@ -256,7 +268,7 @@ async function representativeWithHeir(): Promise<{ rig: Rig; steps: string[] }> 
   (rig.node as unknown as { hooks: { onStepDown?: () => void } }).hooks.onStepDown = () => {
     steps.push('step down');
   };
-  rig.node.start();
+  rig.start();
   await rig.advance(rig.node.config.startupListenMs + rig.node.config.backoffWindowMs + 500);
   assert.equal(rig.node.state, 'representative');
   rig.deliver({ type: 'reply', node: info('n1') }, 'n1');

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
+import { electionConfig } from '../../src/election/config.js';
 import { ElectionNode } from '../../src/election/election-node.js';
+import { Membership } from '../../src/membership/membership.js';
 import { deviceRank } from '../../src/election/rules.js';
 import { deriveKey } from '../../src/peers/codec.js';
 import { UdpTransport } from '../../src/peers/udp-transport.js';
@@ -61,6 +63,7 @@ describe('election over the real LAN protocol and router client (loopback)', () 
     const port = 20000 + (randomBytes(2).readUInt16BE(0) % 20000);
     const addrs = ['127.0.0.2', '127.0.0.3'];
     const nodes: ElectionNode[] = [];
+    const directories: Membership[] = [];
     const mappers: PortMapper[] = [];
     for (const [i, address] of addrs.entries()) {
       const self = { id: `node-${i}`, boot: randomBytes(4).toString('hex') };
@@ -80,22 +83,30 @@ describe('election over the real LAN protocol and router client (loopback)', () 
       const mapper = bestMapper(d);
       mappers.push(mapper);
       cleanup.push(() => mapper.close());
-      const node = new ElectionNode(
-        { clock: systemClock, transport, portMapper: mapper, logger: silentLogger, random: Math.random },
+      const cfg = electionConfig(fast);
+      const members = new Membership(
+        { clock: systemClock, transport, logger: silentLogger },
         {
           self,
           info: { name: `cam-${i}`, addresses: [address], localPort: 8000 + i, publicPort: 0, camera: false, rank: deviceRank(self.id) },
-          config: fast,
+          refreshIntervalMs: cfg.refreshIntervalMs,
+          directoryTtlMs: cfg.directoryTtlMs,
         },
       );
+      const node = new ElectionNode(
+        { clock: systemClock, transport, membership: members, portMapper: mapper, logger: silentLogger, random: Math.random },
+        { config: fast },
+      );
       nodes.push(node);
+      directories.push(members);
       cleanup.push(() => node.stop({ graceful: false }));
+      members.start();
       node.start();
     }
     const reps = () => nodes.filter((n) => n.state === 'representative');
     const holder = () => emu.mappings().find((m) => m.externalPort === 8080)?.internalClient;
     const settled = () => nodes.every((n) => n.state === 'follower' || n.state === 'representative');
-    await until(() => settled() && reps().length === 1 && nodes.every((n) => n.directory.length >= 2), 'one representative and full directories');
+    await until(() => settled() && reps().length === 1 && directories.every((m) => m.entries().length >= 2), 'one representative and full directories');
     const first = reps()[0]!;
     assert.equal(holder(), addrs[nodes.indexOf(first)]);
     const other = nodes.find((n) => n !== first)!;

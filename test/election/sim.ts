@@ -2,6 +2,9 @@ import type { ElectionConfig, ElectionConfigInit } from '../../src/election/conf
 import { electionConfig } from '../../src/election/config.js';
 import { ElectionNode } from '../../src/election/election-node.js';
 import { deviceRank } from '../../src/election/rules.js';
+import { Membership } from '../../src/membership/membership.js';
+import { MappingKeeper } from '../../src/router/mapping-keeper.js';
+import { ROUTER_CHECK_INTERVAL_MS } from '../../src/router/router-session.js';
 import type { NodeInfo, PeerMessage, Received } from '../../src/peers/messages.js';
 import type { LanTransport } from '../../src/peers/transport.js';
 import { PortConflictError } from '../../src/router/errors.js';
@@ -93,6 +96,7 @@ export type HostStatus = 'down' | 'up' | 'stopping' | 'crashed' | 'stopped';
 
 export class Host {
   node: ElectionNode | undefined;
+  members: Membership | undefined;
   status: HostStatus = 'down';
   boot: Owner = { alive: false, name: '' };
   boots = 0;
@@ -289,19 +293,30 @@ export class World {
       },
       close: () => {},
     };
-    const node = new ElectionNode(
-      {
-        clock: this.clockFor(owner),
-        transport,
-        portMapper: this.router.mapperFor(host, owner),
-        logger: this.loggerFor(host, bootName),
-        random: this.rng,
-      },
-      { self: { id: host.id, boot: bootName }, info: host.info, config: this.opts.config, lanPort: LAN_PORT },
+    const clock = this.clockFor(owner);
+    const logger = this.loggerFor(host, bootName);
+    const config = electionConfig(this.opts.config);
+    const members = new Membership(
+      { clock, transport, logger },
+      { self: { id: host.id, boot: bootName }, info: host.info, lanPort: LAN_PORT, refreshIntervalMs: config.refreshIntervalMs, directoryTtlMs: config.directoryTtlMs },
     );
+    const portMapper = this.router.mapperFor(host, owner);
+    // The router session's periodic look at the table, as a node runs it: a representative
+    // missing from it claims again.
+    const poll = new MappingKeeper({ mapper: portMapper, clock, logger }, { checkIntervalMs: ROUTER_CHECK_INTERVAL_MS });
+    const node = new ElectionNode(
+      { clock, transport, membership: members, portMapper, logger, random: this.rng },
+      { config: this.opts.config, onBecomeRepresentative: () => poll.checkNow() },
+    );
+    poll.on((e) => {
+      if (e.type === 'table') node.checkRouterTable(e.mappings);
+    });
     host.node = node;
+    host.members = members;
     this.note(`${host.id} boots (${bootName})`);
+    members.start();
     node.start();
+    poll.start();
     return node;
   }
 
@@ -445,7 +460,7 @@ export class World {
       .sort()
       .join(',');
     for (const h of live) {
-      const got = (h.node?.directory ?? []).map((e) => e.id).join(',');
+      const got = (h.members?.entries() ?? []).map((e) => e.id).join(',');
       if (got !== want) this.violate('directory', `${h.id} knows [${got}], live nodes are [${want}]`);
     }
   }
