@@ -18,6 +18,7 @@ import type { FloatingSetting } from '../floating-address/floating-address.js';
 import { FloatingMapper, preferPrimaryArpSource } from '../floating-address/floating-mapper.js';
 import { Membership } from '../membership/membership.js';
 import { deriveKey } from '../peers/codec.js';
+import type { Sender } from '../peers/messages.js';
 import type { LanTransport } from '../peers/transport.js';
 import { UdpTransport } from '../peers/udp-transport.js';
 import type { LanMode } from '../peers/udp-transport.js';
@@ -120,8 +121,8 @@ export interface AgentComponents {
   random?: () => number;
   /** Router discovery (default: the real network); tests hand in a fake router. */
   discover?: (opts: DiscoverOptions) => Promise<Discovery>;
-  /** The LAN (default: UDP as the options say); tests hand in a simulated one. */
-  lan?: LanTransport;
+  /** The LAN for this node's identity (default: UDP as the options say); tests hand in a simulated one. */
+  lan?: (self: Sender) => LanTransport;
 }
 
 /** What a user may want to know at once; also what `onEvent` hands out. */
@@ -296,7 +297,7 @@ export class Agent {
     await this.http.listenNodePage();
     if (this.floating !== undefined) await this.clearFloating(this.floating);
     if (this.stopping) return;
-    this.transport = this.components.lan ?? (await this.udp());
+    this.transport = this.components.lan?.(this.membership.self) ?? (await this.udp());
     if (this.stopping) return;
     this.transport.onMessage((msg) => {
       for (const h of this.lanHandlers) h(msg);
