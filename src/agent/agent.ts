@@ -29,6 +29,7 @@ import type { NodeStatus } from '../portal/status.js';
 import { buildWeb } from '../portal/web.js';
 import type { Web } from '../portal/web.js';
 import type { DiscoverOptions, Discovery, ProtocolFamily } from '../router/discover.js';
+import { PendingMapper } from '../router/pending-mapper.js';
 import { RouterSession } from '../router/router-session.js';
 import type { PortMapper } from '../router/types.js';
 import type { Clock } from '../runtime/clock.js';
@@ -150,6 +151,8 @@ export class Agent {
   private readonly floating: FloatingAddress | undefined;
   private readonly challenges = new Http01Challenges();
   private readonly membership: Membership;
+  /** The router as the election asks it for the well-known port, once discovery found it. */
+  private readonly wellKnown: PendingMapper;
   private transport: LanTransport | undefined;
   private election: ElectionNode | undefined;
   private web: Web | undefined;
@@ -168,6 +171,7 @@ export class Agent {
     this.scheme = opts.tls ? 'https' : 'http';
     this.startedAt = this.clock.now();
     this.state = new NodeState({ gateway: opts.gateway, localAddress: opts.address, now: this.startedAt });
+    this.wellKnown = new PendingMapper({ gateway: opts.gateway, localAddress: opts.floating?.address ?? opts.address });
     const self = { id: opts.id, boot: randomBytes(6).toString('hex') };
     this.router = new RouterSession(
       { clock: this.clock, logger: this.log, ...(components.discover ? { discover: components.discover } : {}) },
@@ -302,6 +306,9 @@ export class Agent {
     this.transport.onMessage((msg) => {
       for (const h of this.lanHandlers) h(msg);
     });
+    // The election listens for a representative while discovery runs; its first claim waits
+    // for the router.
+    this.startElection();
     this.log.info('node started', {
       name: o.name,
       id: o.id,
@@ -335,6 +342,7 @@ export class Agent {
       if ((await Promise.race([leave(), late])) === 'late') {
         this.log.warn('the node did not leave in time; closing anyway', { deadlineMs: STOP_DEADLINE_MS });
       }
+      this.wellKnown.close();
       this.transport?.close();
       await this.http.close();
       this.tls?.stop();
@@ -351,10 +359,12 @@ export class Agent {
   private wire(): void {
     this.router.on((e) => {
       switch (e.type) {
-        case 'found':
+        case 'found': {
           this.state.setRouter({ protocol: e.protocol, gateway: e.gateway, localAddress: e.localAddress });
-          this.startElection();
+          const mapper = this.router.mapper;
+          if (mapper !== undefined && this.duties !== undefined) this.wellKnown.resolve(this.wellKnownMapper(mapper, this.duties));
           return;
+        }
         case 'problem':
           this.state.setRouter({ error: e.error });
           return;
@@ -397,8 +407,7 @@ export class Agent {
   }
 
   private startElection(): void {
-    const mapper = this.router.mapper;
-    if (mapper === undefined || this.election !== undefined || this.stopping !== undefined || this.transport === undefined) return;
+    if (this.election !== undefined || this.transport === undefined) return;
     const o = this.opts;
     const duties = new RepresentativeDuties(
       { clock: this.clock, logger: this.log, state: this.state, portal: this.http, acme: this.acme, floating: this.floating, checkRouter: () => this.router.checkNow() },
@@ -410,7 +419,7 @@ export class Agent {
         clock: this.clock,
         transport: this.transport,
         membership: this.membership,
-        portMapper: this.wellKnownMapper(mapper, duties),
+        portMapper: this.wellKnown,
         logger: this.log,
         random: this.random,
         wanAddress: () => this.state.snapshot.wan?.address,
