@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../runtime/atomic-write.js';
 import type { Logger } from '../runtime/log.js';
 import { fleetCertificate, nodeCertificate } from './self-signed.js';
 import type { CertificatePem } from './self-signed.js';
@@ -220,8 +221,11 @@ export class TlsCredentials {
     if (dir === undefined) return;
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFile(join(dir, keyName), pem.key, { mode: 0o600 });
-      await writeFile(join(dir, certName), pem.cert, { mode: 0o644 });
+      // Each file is whole, old or new, but the two are not replaced together: a crash between
+      // them leaves the new key beside the old certificate. Both loaders check that the key is
+      // the certificate's (keptNodeCertificate, keptAcme) and a pair that is not is not used.
+      await writeFileAtomic(join(dir, keyName), pem.key, { mode: 0o600 });
+      await writeFileAtomic(join(dir, certName), pem.cert, { mode: 0o644 });
     } catch (err) {
       this.log.error(failure, { dir, error: (err as Error).message });
     }

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { silentLogger } from '../../src/runtime/log.js';
 import type { Logger } from '../../src/runtime/log.js';
@@ -51,6 +51,22 @@ describe('TLS credentials', () => {
     assert.equal(a.status().source, 'node');
     assert.equal(a.status().fingerprint, b.status().fingerprint, 'a restart keeps it, so a browser exception holds');
     assert.equal(statSync(join(dir, 'tls-key.pem')).mode & 0o777, 0o600);
+  });
+
+  it('a new key beside the old certificate (a crash between the two writes) is not served: a new pair is made and kept', async () => {
+    const dir = tmp();
+    const opts = { certFile: '', keyFile: '', secret: '', dataDir: dir };
+    const first = await TlsCredentials.load({ logger: silentLogger }, opts);
+    writeFileSync(join(dir, 'tls-key.pem'), nodeCertificate().key);
+    const lines: string[] = [];
+    const next = await TlsCredentials.load({ logger: recordingLogger(lines) }, opts);
+    assert.notEqual(next.status().fingerprint, first.status().fingerprint);
+    assert.ok(new X509Certificate(next.current.cert).checkPrivateKey(createPrivateKey(next.current.key)));
+    assert.ok(lines.some((l) => l.startsWith('warn the kept TLS certificate does not match its key')), lines.join('\n'));
+    assert.deepEqual(
+      { cert: readFileSync(join(dir, 'tls-cert.pem'), 'utf8'), key: readFileSync(join(dir, 'tls-key.pem'), 'utf8') },
+      next.current,
+    );
   });
 
   it('an unwritable data directory: a certificate all the same, and an error saying where', async () => {
