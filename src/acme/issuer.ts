@@ -146,7 +146,7 @@ export class AcmeClientIssuer implements CertificateIssuer {
         await mkdir(dir, { recursive: true, mode: 0o700 });
         await writeFileAtomic(join(dir, ACCOUNT_KEY), key, { mode: 0o600 });
       } catch (err) {
-        this.log.warn('cannot keep the ACME account key; a new account is made at every start', { dir, error: (err as Error).message });
+        this.log.warn('cannot keep the ACME account key; a new account is made at every start', { dir, error: err });
       }
     }
     return key;

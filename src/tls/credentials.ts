@@ -145,10 +145,12 @@ export class TlsCredentials {
     // The self-made certificate only when the user's files cannot serve: making it may mean a
     // new key written to the data directory.
     let fromFiles: Loaded | undefined;
+    let filesError: unknown;
     if (this.usesFiles) {
       try {
         fromFiles = await this.readFiles();
       } catch (err) {
+        filesError = err;
         this.error = (err as Error).message;
       }
       this.timer = setInterval(() => void this.recheck(), this.o.recheckMs ?? 60_000);
@@ -158,7 +160,7 @@ export class TlsCredentials {
     this.cur = fromFiles ?? this.acme ?? (await this.fallback());
     if (this.error !== null) {
       this.log.error(`cannot use the TLS certificate files; serving the ${SOURCE_WORDS[this.cur.about.source]} certificate meanwhile`, {
-        error: this.error,
+        error: filesError,
       });
     }
     const s = this.status();
@@ -211,7 +213,7 @@ export class TlsCredentials {
       return loaded(pem, 'acme', checkPair(pem, (this.o.now ?? Date.now)(), { cert: join(dir, ACME_CERT), key: join(dir, ACME_KEY) }));
     } catch (err) {
       // Expired while the node was off is the usual case: the representative gets a new one.
-      this.log.warn('not using the kept ACME certificate', { error: (err as Error).message });
+      this.log.warn('not using the kept ACME certificate', { error: err });
       return undefined;
     }
   }
@@ -227,7 +229,7 @@ export class TlsCredentials {
       await writeFileAtomic(join(dir, keyName), pem.key, { mode: 0o600 });
       await writeFileAtomic(join(dir, certName), pem.cert, { mode: 0o644 });
     } catch (err) {
-      this.log.error(failure, { dir, error: (err as Error).message });
+      this.log.error(failure, { dir, error: err });
     }
   }
 
@@ -298,7 +300,7 @@ export class TlsCredentials {
     } catch (err) {
       this.error = (err as Error).message;
       this.log.error('the TLS certificate files changed but cannot be used; still serving the previous certificate', {
-        error: this.error,
+        error: err,
         serving: this.cur.about.fingerprint,
       });
     }

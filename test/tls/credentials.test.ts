@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { silentLogger } from '../../src/runtime/log.js';
+import { createLogger, silentLogger } from '../../src/runtime/log.js';
 import type { Logger } from '../../src/runtime/log.js';
 import { CertificateFileError, TlsCredentials } from '../../src/tls/credentials.js';
 import type { TlsOptions } from '../../src/tls/credentials.js';
@@ -20,15 +20,16 @@ const tmp = () => {
 };
 const fp = (pem: string) => new X509Certificate(pem).fingerprint256;
 
+/** `level msg {fields}` as the JSON logger writes the fields (an error with its name and code). */
 function recordingLogger(lines: string[]): Logger {
-  const log: Logger = {
-    debug: () => {},
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m, f) => lines.push(`warn ${m} ${JSON.stringify(f ?? {})}`),
-    error: (m, f) => lines.push(`error ${m} ${JSON.stringify(f ?? {})}`),
-    child: () => log,
-  } as Logger;
-  return log;
+  return createLogger({
+    level: 'info',
+    json: true,
+    write: (line) => {
+      const { level, msg, time: _time, component: _component, ...fields } = JSON.parse(line) as Record<string, unknown>;
+      lines.push(level === 'info' ? `info ${msg}` : `${level} ${msg} ${JSON.stringify(fields)}`);
+    },
+  });
 }
 
 describe('TLS credentials', () => {
@@ -313,7 +314,10 @@ describe('TLS credentials: an ACME certificate', () => {
     assert.equal(later.status().source, 'fleet');
     assert.equal(later.status().fingerprint, fp(fleetCertificate('s3cret').cert));
     assert.equal(later.acmeCertificate(), undefined);
-    assert.ok(lines.some((l) => l.startsWith('warn not using the kept ACME certificate') && l.includes('expired on')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith('warn not using the kept ACME certificate') && l.includes('"name":"CertificateFileError","code":"FD_TLS_FILE"') && l.includes('expired on')),
+      lines.join('\n'),
+    );
     // A kept pair that does not match is ignored the same way.
     writeFileSync(join(dir, 'acme-key.pem'), acme(T + 5 * DAY_MS).key);
     const mismatched = await load(dir);
