@@ -1,9 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type * as Acme from 'acme-client';
 import { raceAbort } from '../runtime/abort.js';
+import { writeFileAtomic } from '../runtime/atomic-write.js';
 import type { Logger } from '../runtime/log.js';
 import type { CertificatePem } from '../tls/self-signed.js';
 import type { Http01Challenges } from './challenges.js';
@@ -143,9 +144,9 @@ export class AcmeClientIssuer implements CertificateIssuer {
     if (dir !== undefined) {
       try {
         await mkdir(dir, { recursive: true, mode: 0o700 });
-        await writeFile(join(dir, ACCOUNT_KEY), key, { mode: 0o600 });
+        await writeFileAtomic(join(dir, ACCOUNT_KEY), key, { mode: 0o600 });
       } catch (err) {
-        this.log.warn('cannot keep the ACME account key; a new account is made at every start', { dir, error: (err as Error).message });
+        this.log.warn('cannot keep the ACME account key; a new account is made at every start', { dir, error: err });
       }
     }
     return key;

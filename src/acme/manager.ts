@@ -239,7 +239,7 @@ export class AcmeManager {
       const code = err instanceof AcmeError ? err.code : undefined;
       const message = err instanceof Error ? err.message : String(err);
       this.error = code === undefined ? message : `${code}: ${message}`;
-      this.c.logger.warn('could not get an ACME certificate; serving the certificate held meanwhile', { code, error: message, retryInMs: wait });
+      this.c.logger.warn('could not get an ACME certificate; serving the certificate held meanwhile', { error: err, retryInMs: wait });
       this.schedule(wait);
     }
   }
@@ -265,7 +265,7 @@ export class AcmeManager {
       return await this.c.issuer.issue({ identifiers: ids, challenges: this.c.challenges, signal });
     } finally {
       // Closed at once, whatever happened: nothing else of ours should answer on that port.
-      await ports.close(mapping).catch((err: unknown) => this.c.logger.warn('could not close the ACME challenge port', { port, error: String(err) }));
+      await ports.close(mapping).catch((err: unknown) => this.c.logger.warn('could not close the ACME challenge port', { port, error: err }));
     }
   }
 
@@ -290,7 +290,7 @@ export class AcmeManager {
         } catch (err) {
           if (signal.aborted) return;
           this.failedAt.set(m.id, this.c.clock.now());
-          this.c.logger.warn('could not hand the ACME certificate to a node; trying again in a minute', { node: m.id, error: String(err) });
+          this.c.logger.warn('could not hand the ACME certificate to a node; trying again in a minute', { node: m.id, error: err });
           this.shareTimer ??= this.c.clock.setTimeout(() => {
             this.shareTimer = undefined;
             if (this.active) void this.share(this.active.signal);

@@ -73,7 +73,7 @@ export class BundleReceiver {
       result = await creds.installAcme(openBundle(this.key, body));
     } catch (err) {
       // A forged bundle from the LAN is worth a line: someone is trying.
-      this.log.warn('refused a certificate bundle', { from, error: (err as Error).message });
+      this.log.warn('refused a certificate bundle', { from, error: err });
       return { status: err instanceof AcmeBundleError ? 403 : 400, message: (err as Error).message };
     }
     if (result === 'older') return { status: 409, message: 'this node holds a newer certificate' };

@@ -1,7 +1,6 @@
 import { type Identity, withCurrentName } from '../agent/identity.js';
 import type { Logger } from '../runtime/log.js';
 import { balenaEnvironment } from './environment.js';
-import { SupervisorError } from './errors.js';
 import { SupervisorClient } from './supervisor-client.js';
 
 export interface SupervisorNameOptions {
@@ -34,8 +33,7 @@ export async function withSupervisorName(identity: Identity, env: NodeJS.Process
     opts.logger.warn('could not ask the balena supervisor for the device name; keeping the one found at start', {
       name: identity.name,
       from: identity.nameSource,
-      error: err instanceof Error ? err.message : String(err),
-      ...(err instanceof SupervisorError ? { code: err.code } : {}),
+      error: err,
     });
     return identity;
   }

@@ -206,7 +206,7 @@ export class FloatingAddress {
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       void this.exclusive(() => this.refresh()).catch((err: unknown) => {
-        this.log.error('floating address refresh crashed', { error: String(err) });
+        this.log.error('floating address refresh crashed', { error: err });
       });
     }, this.refreshMs);
   }
@@ -249,7 +249,7 @@ export class FloatingAddress {
       if (this.failures === 1) {
         this.log.warn('floating address refresh failed; retrying', {
           address: this.address,
-          error: err instanceof Error ? err.message : String(err),
+          error: err,
           lifetimeSeconds: this.lifetimeSeconds,
         });
       }
@@ -265,7 +265,7 @@ export class FloatingAddress {
     try {
       this.onLost?.(reason);
     } catch (err) {
-      this.log.error('onLost callback threw', { error: String(err) });
+      this.log.error('onLost callback threw', { error: err });
     }
   }
 
@@ -291,7 +291,7 @@ export class FloatingAddress {
     try {
       await this.remove(this.prefixLength);
     } catch (err) {
-      this.log.debug('could not remove the half-taken floating address', { error: String(err) });
+      this.log.debug('could not remove the half-taken floating address', { error: err });
     }
   }
 
@@ -332,11 +332,11 @@ export class FloatingAddress {
     void started.result.then(
       (r) => {
         if (r.code !== 0) {
-          this.log.warn('gratuitous ARP failed', { error: commandError(argv, r, what, this.interface).message });
+          this.log.warn('gratuitous ARP failed', { error: commandError(argv, r, what, this.interface) });
         }
       },
       (err: unknown) => {
-        if (!signal?.aborted) this.log.warn('gratuitous ARP failed', { error: String(err) });
+        if (!signal?.aborted) this.log.warn('gratuitous ARP failed', { error: err });
       },
     );
   }

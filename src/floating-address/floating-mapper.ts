@@ -66,7 +66,7 @@ export class FloatingMapper implements PortMapper {
     try {
       if (this.floating.held) await this.bound.release(mapping, signal);
     } finally {
-      await this.floating.drop(signal).catch((err: unknown) => this.log.warn('could not drop the floating address', { error: String(err) }));
+      await this.floating.drop(signal).catch((err: unknown) => this.log.warn('could not drop the floating address', { error: err }));
     }
   }
 

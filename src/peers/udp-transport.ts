@@ -272,7 +272,7 @@ export class UdpTransport implements LanTransport {
         cause: err,
       });
     }
-    socket.on('error', (err) => this.log.error('socket error', { error: err.message }));
+    socket.on('error', (err) => this.log.error('socket error', { error: err }));
     this.socket = socket;
     this.log.info('listening', {
       mode: this.mode,
@@ -298,7 +298,7 @@ export class UdpTransport implements LanTransport {
         // A Wi-Fi link going down fails every send: once per destination per interval.
         this.logOnce(`send|${(err as NodeJS.ErrnoException).code}`, t.address, 'warn', 'send failed', {
           destination: `${t.address}:${t.port}`,
-          error: err.message,
+          error: err,
         });
       });
     }
@@ -345,7 +345,7 @@ export class UdpTransport implements LanTransport {
         h(msg);
       } catch (err) {
         // A throw here would surface as an uncaught exception from the socket and end the process.
-        this.logOnce('handler', 'local', 'error', 'message handler threw', { error: (err as Error).message });
+        this.logOnce('handler', 'local', 'error', 'message handler threw', { error: err });
       }
     }
   }

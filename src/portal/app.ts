@@ -211,7 +211,7 @@ export function createPortalApp(o: PortalAppOptions): express.Express {
       res.status(status).json({ error: status === 413 ? 'request too large' : 'bad request' });
       return;
     }
-    o.logger.error('request failed', { path: req.path, error: err instanceof Error ? err.message : String(err) });
+    o.logger.error('request failed', { path: req.path, error: err });
     res.status(500).json({ error: 'internal error' });
   });
   return app;

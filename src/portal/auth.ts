@@ -1,6 +1,7 @@
 import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../runtime/atomic-write.js';
 
 /**
  * Who may see the portal. One password for the fleet, one session key for the fleet: browsers
@@ -80,14 +81,10 @@ async function kept(dir: string | undefined, name: string, make: () => string, n
     // not made yet
   }
   const v = make();
-  const tmp = `${file}.${process.pid}.tmp`;
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFile(tmp, `${v}\n`, { mode: 0o600 });
-    await chmod(tmp, 0o600);
-    await rename(tmp, file);
+    await writeFileAtomic(file, `${v}\n`, { mode: 0o600 });
   } catch (err) {
-    await unlink(tmp).catch(() => {});
     notKept(`${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   return v;

@@ -188,7 +188,7 @@ export class NodeHttpServer {
       });
       server.listen(port, address, () => {
         server.removeAllListeners('error');
-        server.on('error', (err) => this.log.error('HTTP server error', { port, error: err.message }));
+        server.on('error', (err) => this.log.error('HTTP server error', { port, error: err }));
         resolve();
       });
     });

@@ -136,7 +136,7 @@ export async function diagnose(opts: DiagnoseOptions): Promise<DoctorReport> {
       report.wanAddress = discovery.natpmpExternalAddress;
       if (report.wanAddress) report.wanAddressClass = classifyWanAddress(report.wanAddress);
       noWanAddress = isNoWan(e);
-      opts.logger?.debug('external address failed', { error: msg(e) });
+      opts.logger?.debug('external address failed', { error: e });
     }
     noWanAddress ||= discovery.failures.some((f) => isNoWan(f.error));
 
@@ -200,7 +200,7 @@ export async function diagnose(opts: DiagnoseOptions): Promise<DoctorReport> {
         opts.logger?.warn('could not release the test mapping; it expires by itself', {
           port,
           leaseSeconds: TEST_LEASE_SECONDS,
-          error: msg(e),
+          error: e,
         });
       }
     }

@@ -183,7 +183,7 @@ export async function discoverGateway(opts: DiscoverOptions): Promise<Discovery>
                 return client;
               },
               (e: unknown) => {
-                log.debug('remembered UPnP location failed; searching', { location: known, error: String(e) });
+                log.debug('remembered UPnP location failed; searching', { location: known, error: e });
                 return undefined;
               },
             )
@@ -216,7 +216,7 @@ export async function discoverGateway(opts: DiscoverOptions): Promise<Discovery>
             return;
           } catch (e) {
             lastError = asRouterError(e, `UPnP description at ${candidate.url}`);
-            log.debug('UPnP device unusable', { location: candidate.url, error: lastError.message });
+            log.debug('UPnP device unusable', { location: candidate.url, error: lastError });
             if (stop.signal.aborted) break;
           }
         }

@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isIPv4 } from 'node:net';
+import { writeFileAtomic } from '../runtime/atomic-write.js';
 import type { Discovery } from './discover.js';
 import type { MappingProtocolName } from './types.js';
 
@@ -76,9 +77,7 @@ export async function saveGatewayMemory(file: string, d: Discovery, now = new Da
     savedAt: now.toISOString(),
   };
   await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(m)}\n`, { mode: 0o600 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${JSON.stringify(m)}\n`, { mode: 0o600 });
 }
 
 /** The remembered description URL, when it is for the same gateway and local address. */

@@ -254,7 +254,7 @@ export class MappingKeeper {
         this.emit({ type: 'conflict', id: entry.id, error: e });
       } else {
         const err = asRouterError(e, 'renewal');
-        if (entry.failures === 1) this.log.warn('could not renew a mapping; retrying', { id: entry.id, error: err.message });
+        if (entry.failures === 1) this.log.warn('could not renew a mapping; retrying', { id: entry.id, error: err });
         this.emit({ type: 'error', id: entry.id, error: err });
       }
       const backoff = Math.min(this.retryMaxMs, this.retryMinMs * 2 ** Math.min(entry.failures - 1, 10));
@@ -278,7 +278,7 @@ export class MappingKeeper {
       try {
         l(e);
       } catch (err) {
-        this.log.error('keeper listener threw', { error: String(err) });
+        this.log.error('keeper listener threw', { error: err });
       }
     }
   }

@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../runtime/atomic-write.js';
 import type { Logger } from '../runtime/log.js';
 import { fleetCertificate, nodeCertificate } from './self-signed.js';
 import type { CertificatePem } from './self-signed.js';
@@ -144,10 +145,12 @@ export class TlsCredentials {
     // The self-made certificate only when the user's files cannot serve: making it may mean a
     // new key written to the data directory.
     let fromFiles: Loaded | undefined;
+    let filesError: unknown;
     if (this.usesFiles) {
       try {
         fromFiles = await this.readFiles();
       } catch (err) {
+        filesError = err;
         this.error = (err as Error).message;
       }
       this.timer = setInterval(() => void this.recheck(), this.o.recheckMs ?? 60_000);
@@ -157,7 +160,7 @@ export class TlsCredentials {
     this.cur = fromFiles ?? this.acme ?? (await this.fallback());
     if (this.error !== null) {
       this.log.error(`cannot use the TLS certificate files; serving the ${SOURCE_WORDS[this.cur.about.source]} certificate meanwhile`, {
-        error: this.error,
+        error: filesError,
       });
     }
     const s = this.status();
@@ -210,7 +213,7 @@ export class TlsCredentials {
       return loaded(pem, 'acme', checkPair(pem, (this.o.now ?? Date.now)(), { cert: join(dir, ACME_CERT), key: join(dir, ACME_KEY) }));
     } catch (err) {
       // Expired while the node was off is the usual case: the representative gets a new one.
-      this.log.warn('not using the kept ACME certificate', { error: (err as Error).message });
+      this.log.warn('not using the kept ACME certificate', { error: err });
       return undefined;
     }
   }
@@ -220,10 +223,13 @@ export class TlsCredentials {
     if (dir === undefined) return;
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFile(join(dir, keyName), pem.key, { mode: 0o600 });
-      await writeFile(join(dir, certName), pem.cert, { mode: 0o644 });
+      // Each file is whole, old or new, but the two are not replaced together: a crash between
+      // them leaves the new key beside the old certificate. Both loaders check that the key is
+      // the certificate's (keptNodeCertificate, keptAcme) and a pair that is not is not used.
+      await writeFileAtomic(join(dir, keyName), pem.key, { mode: 0o600 });
+      await writeFileAtomic(join(dir, certName), pem.cert, { mode: 0o644 });
     } catch (err) {
-      this.log.error(failure, { dir, error: (err as Error).message });
+      this.log.error(failure, { dir, error: err });
     }
   }
 
@@ -294,7 +300,7 @@ export class TlsCredentials {
     } catch (err) {
       this.error = (err as Error).message;
       this.log.error('the TLS certificate files changed but cannot be used; still serving the previous certificate', {
-        error: this.error,
+        error: err,
         serving: this.cur.about.fingerprint,
       });
     }

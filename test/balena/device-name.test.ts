@@ -87,7 +87,7 @@ describe('device values from balena', () => {
     const id = await withSupervisorName(atStart, env, { logger, client: failing });
     assert.deepEqual(id, atStart);
     const warn = lines.find((l) => l['level'] === 'warn');
-    assert.equal(warn?.['code'], 'FD_SUPERVISOR_UNAVAILABLE');
+    assert.deepEqual(warn?.['error'], { name: 'SupervisorUnavailableError', code: 'FD_SUPERVISOR_UNAVAILABLE', message: 'GET /v2/device/name: ECONNREFUSED' });
     const blank = await withSupervisorName(atStart, env, { logger, client: { deviceName: async () => '\u200b\u0007 ' } });
     assert.deepEqual(blank, atStart);
   });

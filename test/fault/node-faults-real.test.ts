@@ -45,6 +45,11 @@ const FULL = [
 ];
 
 /** Warn/error records of host `index` that name `dir` anywhere in their fields. */
+/** A record's error field as a note shows it: the logger writes an error as {name, code, message}. */
+function said(error: unknown): string {
+  return error === undefined ? '' : typeof error === 'string' ? error : JSON.stringify(error);
+}
+
 function complaintsAbout(fleet: FaultFleet, index: number, dir: string): Array<Record<string, unknown>> {
   return fleet
     .logged(index, /./)
@@ -95,7 +100,7 @@ describe('fault: the data directory read-only or full', { skip, concurrency: fal
     }).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n${n.log.tail()}`);
     });
-    note(`data dir read-only: serving with the kept password; logged: ${complaintsAbout(fleet, 0, dir).map((r) => `${r['level']} "${r['msg']}" ${r['error'] ?? ''}`).join(' | ')}`);
+    note(`data dir read-only: serving with the kept password; logged: ${complaintsAbout(fleet, 0, dir).map((r) => `${r['level']} "${r['msg']}" ${said(r['error'])}`).join(' | ')}`);
     await fleet.stop(0, 'SIGTERM');
     fleet.launchWith(0, undefined);
   });
@@ -116,7 +121,7 @@ describe('fault: the data directory read-only or full', { skip, concurrency: fal
     }).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n${n.log.tail()}`);
     });
-    note(`data dir full: serving with the kept password; logged: ${complaintsAbout(fleet, 0, dir).map((r) => `${r['level']} "${r['msg']}" ${r['error'] ?? ''}`).join(' | ')}`);
+    note(`data dir full: serving with the kept password; logged: ${complaintsAbout(fleet, 0, dir).map((r) => `${r['level']} "${r['msg']}" ${said(r['error'])}`).join(' | ')}`);
     await fleet.stop(0, 'SIGTERM');
   });
 
@@ -145,7 +150,7 @@ describe('fault: the data directory read-only or full', { skip, concurrency: fal
         assert.equal(s.rep, 'h1');
         const complaints = complaintsAbout(fleet, 0, dir);
         assert.ok(complaints.length > 0, `nothing logged about ${dir}:\n${n.log.tail()}`);
-        note(`data dir ${what}, empty: serving; logged: ${complaints.map((r) => `${r['level']} "${r['msg']}" ${r['error'] ?? ''}`).join(' | ')}`);
+        note(`data dir ${what}, empty: serving; logged: ${complaints.map((r) => `${r['level']} "${r['msg']}" ${said(r['error'])}`).join(' | ')}`);
       } finally {
         fleet.password = made;
         await fleet.stop(0, 'SIGKILL');

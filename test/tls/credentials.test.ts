@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { silentLogger } from '../../src/runtime/log.js';
+import { createLogger, silentLogger } from '../../src/runtime/log.js';
 import type { Logger } from '../../src/runtime/log.js';
 import { CertificateFileError, TlsCredentials } from '../../src/tls/credentials.js';
 import type { TlsOptions } from '../../src/tls/credentials.js';
@@ -20,15 +20,16 @@ const tmp = () => {
 };
 const fp = (pem: string) => new X509Certificate(pem).fingerprint256;
 
+/** `level msg {fields}` as the JSON logger writes the fields (an error with its name and code). */
 function recordingLogger(lines: string[]): Logger {
-  const log: Logger = {
-    debug: () => {},
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m, f) => lines.push(`warn ${m} ${JSON.stringify(f ?? {})}`),
-    error: (m, f) => lines.push(`error ${m} ${JSON.stringify(f ?? {})}`),
-    child: () => log,
-  } as Logger;
-  return log;
+  return createLogger({
+    level: 'info',
+    json: true,
+    write: (line) => {
+      const { level, msg, time: _time, component: _component, ...fields } = JSON.parse(line) as Record<string, unknown>;
+      lines.push(level === 'info' ? `info ${msg}` : `${level} ${msg} ${JSON.stringify(fields)}`);
+    },
+  });
 }
 
 describe('TLS credentials', () => {
@@ -51,6 +52,22 @@ describe('TLS credentials', () => {
     assert.equal(a.status().source, 'node');
     assert.equal(a.status().fingerprint, b.status().fingerprint, 'a restart keeps it, so a browser exception holds');
     assert.equal(statSync(join(dir, 'tls-key.pem')).mode & 0o777, 0o600);
+  });
+
+  it('a new key beside the old certificate (a crash between the two writes) is not served: a new pair is made and kept', async () => {
+    const dir = tmp();
+    const opts = { certFile: '', keyFile: '', secret: '', dataDir: dir };
+    const first = await TlsCredentials.load({ logger: silentLogger }, opts);
+    writeFileSync(join(dir, 'tls-key.pem'), nodeCertificate().key);
+    const lines: string[] = [];
+    const next = await TlsCredentials.load({ logger: recordingLogger(lines) }, opts);
+    assert.notEqual(next.status().fingerprint, first.status().fingerprint);
+    assert.ok(new X509Certificate(next.current.cert).checkPrivateKey(createPrivateKey(next.current.key)));
+    assert.ok(lines.some((l) => l.startsWith('warn the kept TLS certificate does not match its key')), lines.join('\n'));
+    assert.deepEqual(
+      { cert: readFileSync(join(dir, 'tls-cert.pem'), 'utf8'), key: readFileSync(join(dir, 'tls-key.pem'), 'utf8') },
+      next.current,
+    );
   });
 
   it('an unwritable data directory: a certificate all the same, and an error saying where', async () => {
@@ -297,7 +314,10 @@ describe('TLS credentials: an ACME certificate', () => {
     assert.equal(later.status().source, 'fleet');
     assert.equal(later.status().fingerprint, fp(fleetCertificate('s3cret').cert));
     assert.equal(later.acmeCertificate(), undefined);
-    assert.ok(lines.some((l) => l.startsWith('warn not using the kept ACME certificate') && l.includes('expired on')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith('warn not using the kept ACME certificate') && l.includes('"name":"CertificateFileError","code":"FD_TLS_FILE"') && l.includes('expired on')),
+      lines.join('\n'),
+    );
     // A kept pair that does not match is ignored the same way.
     writeFileSync(join(dir, 'acme-key.pem'), acme(T + 5 * DAY_MS).key);
     const mismatched = await load(dir);

@@ -76,7 +76,7 @@ export class IgdServer {
         resolve();
       });
     });
-    server.on('error', (err) => this.ctx.logger.warn('igd server error', { error: err.message }));
+    server.on('error', (err) => this.ctx.logger.warn('igd server error', { error: err }));
   }
 
   async stop(): Promise<void> {
@@ -176,7 +176,7 @@ export class IgdServer {
         this.fault(res, err);
         return;
       }
-      this.ctx.logger.error('soap handler failed', { action: method, error: String(err) });
+      this.ctx.logger.error('soap handler failed', { action: method, error: err });
       this.fault(res, new SoapFault(501, 'ActionFailed'));
       return;
     }

@@ -64,17 +64,17 @@ export class NatPmpPcpServer {
     if (this.socket !== undefined) return;
     const socket = createSocket({ type: 'udp4' });
     this.socket = socket;
-    socket.on('error', (err) => this.ctx.logger.warn('natpmp/pcp socket error', { error: err.message }));
+    socket.on('error', (err) => this.ctx.logger.warn('natpmp/pcp socket error', { error: err }));
     socket.on('message', (msg, rinfo) => {
       try {
         const reply = this.handle(msg, rinfo.address);
         if (reply !== undefined && rinfo.port !== 0) {
           socket.send(reply, rinfo.port, rinfo.address, (err) => {
-            if (err) this.ctx.logger.debug('natpmp/pcp reply failed', { error: err.message });
+            if (err) this.ctx.logger.debug('natpmp/pcp reply failed', { error: err });
           });
         }
       } catch (err) {
-        this.ctx.logger.error('natpmp/pcp packet failed', { error: String(err) });
+        this.ctx.logger.error('natpmp/pcp packet failed', { error: err });
       }
     });
     await bind(socket, port, this.ctx.settings.address);

@@ -40,12 +40,12 @@ export class SsdpResponder {
     if (this.socket !== undefined) return;
     const socket = createSocket({ type: 'udp4' });
     this.socket = socket;
-    socket.on('error', (err) => this.ctx.logger.warn('ssdp socket error', { error: err.message }));
+    socket.on('error', (err) => this.ctx.logger.warn('ssdp socket error', { error: err }));
     socket.on('message', (msg, rinfo) => {
       try {
         this.onMessage(msg, rinfo.address, rinfo.port);
       } catch (err) {
-        this.ctx.logger.error('ssdp message failed', { error: String(err) });
+        this.ctx.logger.error('ssdp message failed', { error: err });
       }
     });
     await bind(socket, port, this.ctx.settings.address);
@@ -129,7 +129,7 @@ export class SsdpResponder {
         'CONFIGID.UPNP.ORG: 1337\r\n' +
         '\r\n';
       socket.send(packet, port, address, (err) => {
-        if (err) this.ctx.logger.debug('ssdp reply failed', { error: err.message });
+        if (err) this.ctx.logger.debug('ssdp reply failed', { error: err });
       });
     }
   }
@@ -143,11 +143,11 @@ export class SsdpResponder {
     this.replySocket = undefined;
     old?.close();
     const socket = createSocket({ type: 'udp4' });
-    socket.on('error', (err) => this.ctx.logger.warn('ssdp reply socket error', { error: err.message }));
+    socket.on('error', (err) => this.ctx.logger.warn('ssdp reply socket error', { error: err }));
     try {
       await bind(socket, want, this.ctx.settings.address);
     } catch (err) {
-      this.ctx.logger.warn('cannot bind the ssdp reply port', { port: want, error: String(err) });
+      this.ctx.logger.warn('cannot bind the ssdp reply port', { port: want, error: err });
       socket.close();
       return undefined;
     }

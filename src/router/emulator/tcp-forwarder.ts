@@ -38,7 +38,7 @@ export class TcpForwarder {
         this.logger.warn('cannot forward: bind failed', {
           address: this.listenHost,
           port: this.listenPort,
-          error: err.message,
+          error: err,
         });
         resolve(false);
       });
@@ -49,7 +49,7 @@ export class TcpForwarder {
       server.close();
       return false;
     }
-    server.on('error', (err) => this.logger.warn('forwarder error', { port: this.listenPort, error: err.message }));
+    server.on('error', (err) => this.logger.warn('forwarder error', { port: this.listenPort, error: err }));
     return true;
   }
 

@@ -170,7 +170,7 @@ export class IgdClient implements PortMapper {
         return await IgdClient.connect({ ...opts, location });
       } catch (err) {
         if (opts.signal?.aborted) throw err;
-        log.debug('device description unusable, trying the next one', { location, error: (err as Error).message });
+        log.debug('device description unusable, trying the next one', { location, error: err });
         last = err;
       }
     }
@@ -240,7 +240,7 @@ export class IgdClient implements PortMapper {
       } catch (err) {
         if (!(err instanceof UpnpError || err instanceof BadResponseError)) throw err;
         if (isMissingAction(err)) this.noListOfPortMappings = true;
-        this.log.debug('GetListOfPortMappings failed, reading the table entry by entry', { error: err.message });
+        this.log.debug('GetListOfPortMappings failed, reading the table entry by entry', { error: err });
       }
     }
     return this.listByIndex(signal);

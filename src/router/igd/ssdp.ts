@@ -196,7 +196,7 @@ export function searchIgd(opts: SearchIgdOptions): Promise<SsdpResponse[]> {
           // The HOST header names the multicast group even on the unicast copy, as UDA 1.1 asks;
           // MX 1 keeps routers that delay by a random part of MX quick.
           socket.send(buildMSearch(st, SSDP_MULTICAST_ADDRESS, SSDP_PORT, 1), port, host, (err) => {
-            if (err && !done) log.debug('M-SEARCH not sent', { to: `${host}:${port}`, error: err.message });
+            if (err && !done) log.debug('M-SEARCH not sent', { to: `${host}:${port}`, error: err });
           });
         }
       }
@@ -213,7 +213,7 @@ export function searchIgd(opts: SearchIgdOptions): Promise<SsdpResponse[]> {
       try {
         r = parseSsdpResponse(msg, { address: rinfo.address, port: rinfo.port, elapsedMs: clock.now() - start });
       } catch (err) {
-        log.debug('ignored SSDP datagram', { from: rinfo.address, error: (err as Error).message });
+        log.debug('ignored SSDP datagram', { from: rinfo.address, error: err });
         return;
       }
       const known = found.get(r.location);
@@ -239,7 +239,7 @@ export function searchIgd(opts: SearchIgdOptions): Promise<SsdpResponse[]> {
           // UDA 1.1: TTL 2 by default; the router is one hop away.
           socket.setMulticastTTL(2);
         } catch (err) {
-          log.debug('multicast setup failed', { error: (err as Error).message });
+          log.debug('multicast setup failed', { error: err });
         }
       }
       // Unicast to the gateway first: most routers answer it at once, while a multicast search

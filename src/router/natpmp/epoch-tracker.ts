@@ -31,7 +31,7 @@ export function announceReset(
   try {
     onReset?.(reason);
   } catch (err) {
-    log.error('onReset callback threw', { error: (err as Error).message });
+    log.error('onReset callback threw', { error: err });
   }
 }
 

@@ -184,7 +184,7 @@ export class NatPmpClient implements PortMapper {
       this.log.warn('could not release the port the router offered instead; it lapses with its lease', {
         protocol,
         externalPort,
-        error: (err as Error).message,
+        error: err,
       });
     }
   }

@@ -207,7 +207,7 @@ export class UdpRequester<P> {
       const bad =
         err instanceof BadResponseError ? err : new BadResponseError('unparsable answer', { cause: err });
       for (const entry of this.pending) entry.lastBad = bad;
-      this.log.debug('ignored a malformed answer', { bytes: msg.length, reason: bad.message });
+      this.log.debug('ignored a malformed answer', { bytes: msg.length, reason: bad });
       return;
     }
     for (const entry of this.pending) {

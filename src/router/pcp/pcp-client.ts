@@ -6,7 +6,6 @@ import { silentLogger } from '../../runtime/log.js';
 import type { Logger } from '../../runtime/log.js';
 import { BadResponseError, ListingUnsupportedError, PortConflictError, UnsupportedError } from '../errors.js';
 import { checkMappingRequest, checkPort } from '../mapping-request.js';
-import type { RouterError } from '../errors.js';
 import { NATPMP_PORT } from '../natpmp/codec.js';
 import { announceReset, EpochTracker } from '../natpmp/epoch-tracker.js';
 import { NATPMP_DEFAULTS, PROBE_DEFAULT_TIMEOUT_MS } from '../natpmp/natpmp-client.js';
@@ -278,7 +277,7 @@ export class PcpClient implements PortMapper {
       this.log.warn('could not delete a mapping the router granted; it lapses with its lifetime', {
         protocol: params.protocol,
         externalPort,
-        error: (err as RouterError).message,
+        error: err,
       });
     }
   }
