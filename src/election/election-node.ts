@@ -253,7 +253,7 @@ export class ElectionNode {
           );
         } catch (err) {
           this.log.warn('could not release the well-known port; it stays until its lease ends', {
-            error: describe(err),
+            error: err,
           });
         }
       }
@@ -615,7 +615,7 @@ export class ElectionNode {
           this.claimPort('check');
         }
       })
-      .catch((err: unknown) => this.log.error('election bug in claim handling', { error: describe(err) }));
+      .catch((err: unknown) => this.log.error('election bug in claim handling', { error: err }));
   }
 
   private onGranted(mapping: Mapping, sentAt: number, purpose: ClaimPurpose): void {
@@ -674,7 +674,7 @@ export class ElectionNode {
         return;
       }
       this.log.warn('could not renew the well-known port; keeping the role until the lease ends', {
-        error: describe(err),
+        error: err,
         leaseLeftMs: this.leaseDeadline - this.clock.now(),
       });
       if (this.clock.now() + cfg.retryIntervalMs < this.leaseDeadline) {
@@ -683,7 +683,7 @@ export class ElectionNode {
       return;
     }
     if (this.current === 'starting') {
-      if (!conflict) this.log.warn('router unreachable at start; waiting for a representative', { error: describe(err) });
+      if (!conflict) this.log.warn('router unreachable at start; waiting for a representative', { error: err });
       this.becomeLeaderless(conflict ? 'port held by another node' : 'router unreachable');
       return;
     }
@@ -692,7 +692,7 @@ export class ElectionNode {
     c.routerFailures = conflict ? 0 : c.routerFailures + 1;
     if (c.routerFailures >= cfg.routerGiveUpAfter) {
       // Let a node that can reach the router have a go rather than hold everyone back.
-      this.log.warn('cannot reach the router; giving up the claim', { error: describe(err) });
+      this.log.warn('cannot reach the router; giving up the claim', { error: err });
       this.becomeLeaderless('router unreachable');
       return;
     }
@@ -813,7 +813,7 @@ export class ElectionNode {
     try {
       this.hooks.onRoleChange?.(change);
     } catch (err) {
-      this.log.error('onRoleChange hook failed', { error: describe(err) });
+      this.log.error('onRoleChange hook failed', { error: err });
     }
   }
 
@@ -821,7 +821,7 @@ export class ElectionNode {
     try {
       await fn();
     } catch (err) {
-      this.log.error(`${name} hook failed`, { error: describe(err) });
+      this.log.error(`${name} hook failed`, { error: err });
     }
   }
 
@@ -846,9 +846,3 @@ export class ElectionNode {
     this.timers.clear();
   }
 }
-
-function describe(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
-}
-
