@@ -138,8 +138,11 @@ export class NodeHttpServer {
     // 'listening', so without this a slowloris connection handed over was never timed out.
     secure.emit('listening');
     plain.emit('listening');
-    secure.on('tlsClientError', () => {
-      // A scanner's or an old client's failed handshake: nothing for the log.
+    secure.on('tlsClientError', (_err: Error, tlsSocket: Socket) => {
+      // A scanner's or an old client's failed handshake (or one that stalled past the handshake
+      // timeout): nothing for the log. Node leaves the socket open: a 0x16 and silence held a
+      // descriptor for as long as the client liked, and in CLOSE-WAIT after it left.
+      tlsSocket.destroy();
     });
     const off = tls.onChange((c) => {
       // New connections get the renewed certificate; open ones keep theirs.
@@ -198,7 +201,10 @@ export class NodeHttpServer {
 function limit(server: Server | HttpsServer): void {
   server.keepAliveTimeout = 5_000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable) {
+    // A TLS socket whose handshake did not finish never flushes an answer, so it is never
+    // closed by one: cut it.
+    const unfinished = (socket as { encrypted?: boolean; secureConnecting?: boolean }).secureConnecting === true;
+    if (!socket.writable || unfinished) {
       socket.destroy();
       return;
     }

@@ -194,6 +194,23 @@ describe('node HTTP server with TLS: both protocols on one port', () => {
     }
   });
 
+  it('a TLS handshake that starts and stalls is cut at the handshake timeout, whether the client stays or leaves', { timeout: 20_000 }, async () => {
+    const { base } = await start(new Swappable(nodeCertificate()), () => false);
+    const [host, port] = base.split(':') as [string, string];
+    const stall = async (leave: boolean) => {
+      const sock = connect(Number(port), host);
+      sock.on('error', () => {});
+      await new Promise((r) => sock.once('connect', r));
+      sock.write(Buffer.from([0x16, 0x03, 0x01]));
+      // A client that half-closes still needs the server to close its side, or the descriptor
+      // sits in CLOSE-WAIT; one that stays must not hold it for longer than the timeout.
+      if (leave) sock.end();
+      await new Promise((r) => sock.once('close', r));
+    };
+    // Each waits for the server to close the connection; the test's own timeout is the bound.
+    await Promise.all([stall(false), stall(true)]);
+  });
+
   it('closing drops connections that never sent a byte', async () => {
     const { s, base } = await start(new Swappable(nodeCertificate()), () => false);
     const [host, port] = base.split(':') as [string, string];
