@@ -3,10 +3,12 @@
  * (started with `tb.spawn`), shared by the failover bench's outage meter and the soak's portal
  * poller. It starts `GET <url>` every `intervalMs` whatever earlier requests are doing, each on a
  * new connection (no agent, `Connection: close`, so every request goes through the router's
- * current forwarding) with a `timeoutMs` limit, and prints one JSON line per request:
- *   {"s":<sent>,"d":<done>,"h":"<name>","r":"<role>"}  HTTP 200: h = a JSON body's "name" (frontdoor's
- *                                                     /api/status, with its "role" as r), else the body's first line
- *   {"s":<sent>,"d":<done>,"e":"<why>"}               a failure (errno code, "timeout", "HTTP 503")
+ * current forwarding) with a `timeoutMs` limit, and prints one JSON line per request
+ * (poll-line.ts):
+ *   {"s":<sent>,"d":<done>,"h":"<name>",...}  HTTP 200: h = a JSON body's "name", else the body's first
+ *                                            line; from frontdoor's /api/status also r (its role),
+ *                                            t (ms in that role), n (the nodes listed), l (those with a link)
+ *   {"s":<sent>,"d":<done>,"e":"<why>"}       a failure (errno code, "timeout", "HTTP 503")
  * Times are CLOCK_MONOTONIC ms (failover/outage.ts: the one clock every namespace shares).
  *
  * The scheme is the URL's; for https the fleet's self-made certificate is not checked, as
@@ -23,6 +25,8 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createInterface } from 'node:readline';
 import { monoMs } from './failover/outage.js';
+import { pollLine, readAnswer } from './poll-line.js';
+import type { PollAnswer } from './poll-line.js';
 
 const [url, intervalArg, timeoutArg] = process.argv.slice(2);
 if (!url) {
@@ -39,29 +43,14 @@ function emit(line: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
-/** What a good answer says about who served it. */
-function served(body: string): { h: string; r?: string } | undefined {
-  if (body.startsWith('{')) {
-    try {
-      const v = JSON.parse(body) as { name?: unknown; role?: unknown };
-      if (typeof v.name === 'string' && v.name !== '') return { h: v.name.slice(0, 64), ...(typeof v.role === 'string' ? { r: v.role } : {}) };
-    } catch {
-      return undefined;
-    }
-    return undefined;
-  }
-  const first = body.split('\n')[0]!.trim().slice(0, 64);
-  return first === '' ? undefined : { h: first };
-}
-
 function probe(): void {
   const sent = monoMs();
   let finished = false;
-  const finish = (outcome: { h: string; r?: string } | { e: string }) => {
+  const finish = (outcome: PollAnswer | { e: string }) => {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
-    emit({ s: sent, d: monoMs(), ...outcome });
+    process.stdout.write(`${pollLine(sent, monoMs(), outcome)}\n`);
   };
   const headers: Record<string, string> = { connection: 'close' };
   if (password !== undefined) headers['authorization'] = `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`;
@@ -74,7 +63,7 @@ function probe(): void {
     });
     res.on('end', () => {
       if (res.statusCode !== 200) return finish({ e: `HTTP ${res.statusCode}` });
-      finish(served(body) ?? { e: 'no name in the answer' });
+      finish(readAnswer(body) ?? { e: 'no name in the answer' });
     });
     res.on('error', (e: NodeJS.ErrnoException) => finish({ e: e.code ?? e.message }));
   });

@@ -3,8 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { exited, isRunning } from '../../test/testbed/command.js';
 import type { NsRef, Testbed } from '../../test/testbed/testbed.js';
 import { monoMs } from '../failover/outage.js';
-import { parsePollLine, summarize } from './availability.js';
-import type { Availability, PollSample } from './availability.js';
+import { parsePollLine } from '../poll-line.js';
+import type { PollSample } from '../poll-line.js';
+import { summarize } from './availability.js';
+import type { Availability } from './availability.js';
 
 const POLLER = fileURLToPath(new URL('../poll-process.js', import.meta.url));
 
