@@ -11,6 +11,9 @@
  *   {"s":<sent>,"d":<done>,"e":"<why>"}       a failure (errno code, "timeout", "HTTP 503")
  * Times are CLOCK_MONOTONIC ms (failover/outage.ts: the one clock every namespace shares).
  *
+ * `keep-alive` instead keeps connections open for the next requests: for watching one node at its
+ * own address often without a TLS handshake per request weighing on the node being watched.
+ *
  * The scheme is the URL's; for https the fleet's self-made certificate is not checked, as
  * `curl -k` does. Basic auth from FRONTDOOR_POLL_PASSWORD (user admin; kept out of argv, where
  * `ps` shows it), else from the URL's user info.
@@ -19,18 +22,18 @@
  * (the meter checks that the clocks agree); `stop` or the end of stdin ends it, so it ends with
  * its parent.
  *
- * argv: <url> [intervalMs = 200] [timeoutMs = 1000]
+ * argv: <url> [intervalMs = 200] [timeoutMs = 1000] [close | keep-alive = close]
  */
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createInterface } from 'node:readline';
 import { monoMs } from './failover/outage.js';
 import { pollLine, readAnswer } from './poll-line.js';
 import type { PollAnswer } from './poll-line.js';
 
-const [url, intervalArg, timeoutArg] = process.argv.slice(2);
-if (!url) {
-  process.stderr.write('usage: poll-process.js <url> [intervalMs] [timeoutMs]\n');
+const [url, intervalArg, timeoutArg, connectionArg = 'close'] = process.argv.slice(2);
+if (!url || (connectionArg !== 'close' && connectionArg !== 'keep-alive')) {
+  process.stderr.write('usage: poll-process.js <url> [intervalMs] [timeoutMs] [close | keep-alive]\n');
   process.exit(2);
 }
 const intervalMs = Number(intervalArg ?? 200);
@@ -38,6 +41,8 @@ const timeoutMs = Number(timeoutArg ?? 1000);
 const password = process.env['FRONTDOOR_POLL_PASSWORD'];
 const https = url.startsWith('https:');
 const MAX_BODY = 64 * 1024;
+const keepAlive = connectionArg === 'keep-alive';
+const agent = keepAlive ? new (https ? HttpsAgent : HttpAgent)({ keepAlive: true }) : false;
 
 function emit(line: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -52,9 +57,9 @@ function probe(): void {
     clearTimeout(timer);
     process.stdout.write(`${pollLine(sent, monoMs(), outcome)}\n`);
   };
-  const headers: Record<string, string> = { connection: 'close' };
+  const headers: Record<string, string> = keepAlive ? {} : { connection: 'close' };
   if (password !== undefined) headers['authorization'] = `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`;
-  const opts = { agent: false as const, headers, ...(https ? { rejectUnauthorized: false } : {}) };
+  const opts = { agent, headers, ...(https ? { rejectUnauthorized: false } : {}) };
   const req = (https ? httpsRequest : httpRequest)(url!, opts, (res) => {
     let body = '';
     res.setEncoding('utf8');
@@ -88,6 +93,7 @@ rl.on('line', (line) => {
 });
 rl.on('close', () => {
   clearInterval(ticker);
+  if (agent) agent.destroy();
   // Requests in flight are dropped: the parent has stopped listening.
   process.stdout.write('', () => process.exit(0));
 });

@@ -20,6 +20,8 @@ export interface PollerOptions {
   timeoutMs?: number;
   /** Default the test bed's WAN namespace. */
   where?: NsRef;
+  /** Reuse connections (poll-process.ts `keep-alive`); default a new one per request. */
+  keepAlive?: boolean;
 }
 
 /**
@@ -33,7 +35,7 @@ export class PortalPoller {
   #ready: Promise<void>;
 
   constructor(tb: Testbed, o: PollerOptions) {
-    this.#child = tb.spawn(o.where ?? tb.wan, [process.execPath, POLLER, o.url, String(o.intervalMs ?? 200), String(o.timeoutMs ?? 1000)], {
+    this.#child = tb.spawn(o.where ?? tb.wan, [process.execPath, POLLER, o.url, String(o.intervalMs ?? 200), String(o.timeoutMs ?? 1000), o.keepAlive ? 'keep-alive' : 'close'], {
       env: { ...process.env, FRONTDOOR_POLL_PASSWORD: o.password },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
