@@ -3,11 +3,16 @@
  * (started with `tb.spawn`), shared by the failover bench's outage meter and the soak's portal
  * poller. It starts `GET <url>` every `intervalMs` whatever earlier requests are doing, each on a
  * new connection (no agent, `Connection: close`, so every request goes through the router's
- * current forwarding) with a `timeoutMs` limit, and prints one JSON line per request:
- *   {"s":<sent>,"d":<done>,"h":"<name>","r":"<role>"}  HTTP 200: h = a JSON body's "name" (frontdoor's
- *                                                     /api/status, with its "role" as r), else the body's first line
- *   {"s":<sent>,"d":<done>,"e":"<why>"}               a failure (errno code, "timeout", "HTTP 503")
+ * current forwarding) with a `timeoutMs` limit, and prints one JSON line per request
+ * (poll-line.ts):
+ *   {"s":<sent>,"d":<done>,"h":"<name>",...}  HTTP 200: h = a JSON body's "name", else the body's first
+ *                                            line; from frontdoor's /api/status also r (its role),
+ *                                            t (ms in that role), n (the nodes listed), l (those with a link)
+ *   {"s":<sent>,"d":<done>,"e":"<why>"}       a failure (errno code, "timeout", "HTTP 503")
  * Times are CLOCK_MONOTONIC ms (failover/outage.ts: the one clock every namespace shares).
+ *
+ * `keep-alive` instead keeps connections open for the next requests: for watching one node at its
+ * own address often without a TLS handshake per request weighing on the node being watched.
  *
  * The scheme is the URL's; for https the fleet's self-made certificate is not checked, as
  * `curl -k` does. Basic auth from FRONTDOOR_POLL_PASSWORD (user admin; kept out of argv, where
@@ -17,16 +22,18 @@
  * (the meter checks that the clocks agree); `stop` or the end of stdin ends it, so it ends with
  * its parent.
  *
- * argv: <url> [intervalMs = 200] [timeoutMs = 1000]
+ * argv: <url> [intervalMs = 200] [timeoutMs = 1000] [close | keep-alive = close]
  */
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createInterface } from 'node:readline';
 import { monoMs } from './failover/outage.js';
+import { pollLine, readAnswer } from './poll-line.js';
+import type { PollAnswer } from './poll-line.js';
 
-const [url, intervalArg, timeoutArg] = process.argv.slice(2);
-if (!url) {
-  process.stderr.write('usage: poll-process.js <url> [intervalMs] [timeoutMs]\n');
+const [url, intervalArg, timeoutArg, connectionArg = 'close'] = process.argv.slice(2);
+if (!url || (connectionArg !== 'close' && connectionArg !== 'keep-alive')) {
+  process.stderr.write('usage: poll-process.js <url> [intervalMs] [timeoutMs] [close | keep-alive]\n');
   process.exit(2);
 }
 const intervalMs = Number(intervalArg ?? 200);
@@ -34,38 +41,25 @@ const timeoutMs = Number(timeoutArg ?? 1000);
 const password = process.env['FRONTDOOR_POLL_PASSWORD'];
 const https = url.startsWith('https:');
 const MAX_BODY = 64 * 1024;
+const keepAlive = connectionArg === 'keep-alive';
+const agent = keepAlive ? new (https ? HttpsAgent : HttpAgent)({ keepAlive: true }) : false;
 
 function emit(line: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
-/** What a good answer says about who served it. */
-function served(body: string): { h: string; r?: string } | undefined {
-  if (body.startsWith('{')) {
-    try {
-      const v = JSON.parse(body) as { name?: unknown; role?: unknown };
-      if (typeof v.name === 'string' && v.name !== '') return { h: v.name.slice(0, 64), ...(typeof v.role === 'string' ? { r: v.role } : {}) };
-    } catch {
-      return undefined;
-    }
-    return undefined;
-  }
-  const first = body.split('\n')[0]!.trim().slice(0, 64);
-  return first === '' ? undefined : { h: first };
-}
-
 function probe(): void {
   const sent = monoMs();
   let finished = false;
-  const finish = (outcome: { h: string; r?: string } | { e: string }) => {
+  const finish = (outcome: PollAnswer | { e: string }) => {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
-    emit({ s: sent, d: monoMs(), ...outcome });
+    process.stdout.write(`${pollLine(sent, monoMs(), outcome)}\n`);
   };
-  const headers: Record<string, string> = { connection: 'close' };
+  const headers: Record<string, string> = keepAlive ? {} : { connection: 'close' };
   if (password !== undefined) headers['authorization'] = `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`;
-  const opts = { agent: false as const, headers, ...(https ? { rejectUnauthorized: false } : {}) };
+  const opts = { agent, headers, ...(https ? { rejectUnauthorized: false } : {}) };
   const req = (https ? httpsRequest : httpRequest)(url!, opts, (res) => {
     let body = '';
     res.setEncoding('utf8');
@@ -74,7 +68,7 @@ function probe(): void {
     });
     res.on('end', () => {
       if (res.statusCode !== 200) return finish({ e: `HTTP ${res.statusCode}` });
-      finish(served(body) ?? { e: 'no name in the answer' });
+      finish(readAnswer(body) ?? { e: 'no name in the answer' });
     });
     res.on('error', (e: NodeJS.ErrnoException) => finish({ e: e.code ?? e.message }));
   });
@@ -99,6 +93,7 @@ rl.on('line', (line) => {
 });
 rl.on('close', () => {
   clearInterval(ticker);
+  if (agent) agent.destroy();
   // Requests in flight are dropped: the parent has stopped listening.
   process.stdout.write('', () => process.exit(0));
 });

@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   portal: () => import('./portal.js'),
   camera: () => import('./camera.js'),
   soak: () => import('./soak.js'),
+  start: () => import('./start.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -9,19 +9,7 @@
  *   answer, so it is known to within one poll interval. A run still failing at the end is `open`;
  * - a failover seen is two successive good answers naming different nodes.
  */
-
-export interface PollSample {
-  /** CLOCK_MONOTONIC ms the request started. */
-  sent: number;
-  /** When it was answered, failed or timed out. */
-  done: number;
-  /** The serving node's name, for a good answer. */
-  name?: string;
-  /** Its role as it said (the portal is served by the representative only). */
-  role?: string;
-  /** Why it failed. */
-  err?: string;
-}
+import type { PollSample } from '../poll-line.js';
 
 export interface Outage {
   from: number;
@@ -95,17 +83,4 @@ export function summarize(samples: readonly PollSample[]): Availability {
     servedBy,
     errors,
   };
-}
-
-/** Parses one poller line; undefined for anything else (its `ready` line, a stray log line). */
-export function parsePollLine(line: string): PollSample | undefined {
-  if (!line.startsWith('{')) return undefined;
-  try {
-    const v = JSON.parse(line) as { s?: unknown; d?: unknown; h?: unknown; r?: unknown; e?: unknown };
-    if (typeof v.s !== 'number' || typeof v.d !== 'number') return undefined;
-    if (typeof v.h === 'string') return { sent: v.s, done: v.d, name: v.h, ...(typeof v.r === 'string' ? { role: v.r } : {}) };
-    return { sent: v.s, done: v.d, err: typeof v.e === 'string' ? v.e : 'unknown' };
-  } catch {
-    return undefined;
-  }
 }

@@ -3,8 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { exited, isRunning } from '../../test/testbed/command.js';
 import type { NsRef, Testbed } from '../../test/testbed/testbed.js';
 import { monoMs } from '../failover/outage.js';
-import { parsePollLine, summarize } from './availability.js';
-import type { Availability, PollSample } from './availability.js';
+import { parsePollLine } from '../poll-line.js';
+import type { PollSample } from '../poll-line.js';
+import { summarize } from './availability.js';
+import type { Availability } from './availability.js';
 
 const POLLER = fileURLToPath(new URL('../poll-process.js', import.meta.url));
 
@@ -18,6 +20,8 @@ export interface PollerOptions {
   timeoutMs?: number;
   /** Default the test bed's WAN namespace. */
   where?: NsRef;
+  /** Reuse connections (poll-process.ts `keep-alive`); default a new one per request. */
+  keepAlive?: boolean;
 }
 
 /**
@@ -31,7 +35,7 @@ export class PortalPoller {
   #ready: Promise<void>;
 
   constructor(tb: Testbed, o: PollerOptions) {
-    this.#child = tb.spawn(o.where ?? tb.wan, [process.execPath, POLLER, o.url, String(o.intervalMs ?? 200), String(o.timeoutMs ?? 1000)], {
+    this.#child = tb.spawn(o.where ?? tb.wan, [process.execPath, POLLER, o.url, String(o.intervalMs ?? 200), String(o.timeoutMs ?? 1000), o.keepAlive ? 'keep-alive' : 'close'], {
       env: { ...process.env, FRONTDOOR_POLL_PASSWORD: o.password },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { summarize } from '../../bench/soak/availability.js';
-import type { PollSample } from '../../bench/soak/availability.js';
+import type { PollSample } from '../../bench/poll-line.js';
 import { report } from '../../bench/soak.js';
 import { runSoak } from '../../bench/soak/soak.js';
 import { canRunTestbed } from '../testbed/testbed.js';
