@@ -2,7 +2,7 @@
  * `npm run bench -- portal [--duration=S] [--connections=10,50] [--user-connections=2] [--attackers=20]`:
  * the representative's portal (createPortalApp, which = 'portal', behind NodeHttpServer) under
  * load from autocannon on loopback, beside a bare node:http server answering the same bytes
- * (rendered once at start): what Express, the session check and rendering cost. Then the same
+ * (rendered once at start): what routing, the session check and rendering cost. Then the same
  * logged-in user while 20 connections hammer POST /login with wrong passwords, and the server's
  * RSS. Each server and each load generator (the user's, the attackers') is a process of its own
  * (bench/portal/server.ts, bench/portal/load.ts), so none shares an event loop with another.
