@@ -152,6 +152,12 @@ export class World {
   asyncWork = false;
   /** The trace when the first violation was seen. */
   firstViolationTrace: string[] | undefined;
+  /** Messages handed to the LAN, by "broadcast <type>" or "unicast <type>": the bench's message rate. */
+  readonly sent = new Map<string, number>();
+  /** The same messages by sender id. */
+  readonly sentBy = new Map<string, number>();
+  /** Each follower turning candidate (the representative seen gone, or none known), when and why: the bench's detection times. */
+  readonly departures: Array<{ at: number; id: string; reason: string }> = [];
   private readonly queue = new EventQueue();
   private seq = 0;
   private readonly delayMs: number;
@@ -297,7 +303,15 @@ export class World {
         logger: this.loggerFor(host, bootName),
         random: this.rng,
       },
-      { self: { id: host.id, boot: bootName }, info: host.info, config: this.opts.config, lanPort: LAN_PORT },
+      {
+        self: { id: host.id, boot: bootName },
+        info: host.info,
+        config: this.opts.config,
+        lanPort: LAN_PORT,
+        onRoleChange: (c) => {
+          if (c.from === 'follower' && c.to === 'candidate') this.departures.push({ at: this.now, id: host.id, reason: c.reason });
+        },
+      },
     );
     host.node = node;
     this.note(`${host.id} boots (${bootName})`);
@@ -354,6 +368,9 @@ export class World {
 
   private send(from: Host, owner: Owner, body: PeerMessage, to: string | undefined): void {
     if (!owner.alive) return;
+    const kind = `${to === undefined ? 'broadcast' : 'unicast'} ${body.type}`;
+    this.sent.set(kind, (this.sent.get(kind) ?? 0) + 1);
+    this.sentBy.set(from.id, (this.sentBy.get(from.id) ?? 0) + 1);
     const seq = ++from.seq;
     const sentAt = this.now;
     const g = this.groupOf(from.address);
@@ -456,6 +473,12 @@ export class World {
       if (c.at >= from && c.id !== undefined && c.id !== old) return c.at - from;
     }
     return undefined;
+  }
+
+  /** The first follower turning candidate at or after `from`. */
+  departureAfter(from: number): { afterMs: number; reason: string } | undefined {
+    const d = this.departures.find((x) => x.at >= from);
+    return d && { afterMs: d.at - from, reason: d.reason };
   }
 
   /** How many times the serving representative changed identity at or after `from`. */
