@@ -155,7 +155,10 @@ const FIXED_KNOBS = {
   handoverTimeoutMs: 2_000,
 } as const satisfies Omit<ElectionConfig, SetKnob>;
 
-/** The knobs the settings decide, unchecked (electionSettings checks them). */
+/**
+ * The knobs the settings decide, unchecked (electionSettings checks them). docs/election.md says
+ * in words how the derived ones are made (tools/election/defaults-table.ts): change both together.
+ */
 export function electionFromSettings(s: Settings): Pick<ElectionConfig, SetKnob> {
   return {
     wellKnownPort: s.publicPort,

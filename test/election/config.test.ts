@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -14,6 +15,7 @@ import {
 } from '../../src/election/config.js';
 import { compareCandidates, deviceRank, rankOf, takeoverDelayMs } from '../../src/election/rules.js';
 import type { NodeInfo } from '../../src/peers/messages.js';
+import { electionDefaultsMarkdown } from '../../tools/election/defaults-table.js';
 
 function settingOf(fn: () => unknown): string | undefined {
   try {
@@ -72,6 +74,11 @@ describe('election config', () => {
       () => electionSettings({ ...settings, lease: 4000 }),
       (e: unknown) => e instanceof ConfigError && e.setting === '--lease' && /at least 8 s/.test(e.message),
     );
+  });
+
+  it('docs/election.md holds the current table of defaults', async () => {
+    const doc = await readFile(new URL('../../../docs/election.md', import.meta.url), 'utf8');
+    assert.ok(doc.includes(electionDefaultsMarkdown()), 'docs/election.md is out of date: npx tsc -p tsconfig.json && node scripts/generate-config.mjs');
   });
 
   it('partial detection overrides keep the other flags', () => {
