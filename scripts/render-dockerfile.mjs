@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 const root = new URL('../', import.meta.url);
 const build = new URL(`${process.env.FRONTDOOR_BUILD_DIR ?? 'dist'}/`, root);
-const { DEVICE_TYPES } = await import(new URL('src/balena/device-types.js', build).href);
-const { renderDockerfileTemplate } = await import(new URL('src/balena/dockerfile-template.js', build).href);
+const { DEVICE_TYPES } = await import(new URL('tools/balena/device-types.js', build).href);
+const { renderDockerfileTemplate } = await import(new URL('tools/balena/dockerfile-template.js', build).href);
 const machine = process.argv[2];
 const device = DEVICE_TYPES.find((d) => d.machine === machine);
 if (!device) {

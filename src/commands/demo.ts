@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { Agent } from '../agent/agent.js';
 import { cameraFromSettings } from '../camera/setup.js';
 import { parseDuration } from '../config/settings.js';
+import { electionSettings } from '../election/config.js';
 import { RouterEmulator } from '../router/emulator/router-emulator.js';
 import { systemClock } from '../runtime/clock.js';
 import type { CommandContext } from './main.js';
-import { electionSettings } from './node-options.js';
 
 /**
  * `frontdoor demo`: the embedded router and three nodes on loopback addresses, in this one

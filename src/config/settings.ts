@@ -7,13 +7,13 @@ import { isIPv4 } from 'node:net';
 
 export type SettingType = 'port' | 'int' | 'duration' | 'string' | 'ipv4' | 'bool' | 'enum' | 'list' | 'addresses';
 
-export interface SettingSpec<T = unknown> {
+export interface SettingSpec {
   /** Key in code and in the config file. */
   key: string;
   flag: string;
   env: string;
   type: SettingType;
-  default: T;
+  default: unknown;
   /** How the default reads in help when it is computed at run time. */
   defaultText?: string;
   help: string;
@@ -27,7 +27,11 @@ export interface SettingSpec<T = unknown> {
   patternText?: string;
 }
 
-function spec<T>(s: SettingSpec<T>): SettingSpec<T> {
+/**
+ * Keeps each entry's literal key, type and choices (the Settings type is made from them) and
+ * checks that its default is a value of its type.
+ */
+function spec<const S extends SettingSpec>(s: S & { default: DefaultOf<S> }): S {
   return s;
 }
 
@@ -468,7 +472,7 @@ export const SETTINGS = [
     flag: '--probe-interval',
     env: 'FRONTDOOR_PROBE_INTERVAL',
     type: 'duration',
-    default: 200,
+    default: 1000,
     min: 50,
     max: 60000,
     help: 'How often followers probe the representative (claim 16); a probe not answered within 80 % of this is a miss.',
@@ -479,7 +483,7 @@ export const SETTINGS = [
     flag: '--probe-misses',
     env: 'FRONTDOOR_PROBE_MISSES',
     type: 'int',
-    default: 3,
+    default: 4,
     min: 1,
     max: 100,
     help: 'Probes in a row unanswered that mean the representative is gone.',
@@ -491,7 +495,7 @@ export const SETTINGS = [
     env: 'FRONTDOOR_FLOATING_ADDRESS',
     type: 'string',
     default: 'off',
-    help: 'A spare LAN address the representative holds and the well-known port is mapped to, so a crash fails over in under a second (needs NET_ADMIN; docs/floating-address.md). off: map to the node\'s own address.',
+    help: 'A spare LAN address the representative holds and the well-known port is mapped to, so a crash fails over in seconds instead of a lease, under one with --probe-interval 200ms --probe-misses 3 on a LAN that loses almost nothing (needs NET_ADMIN; docs/floating-address.md). off: map to the node\'s own address.',
     group: 'election',
   }),
   spec({
@@ -516,57 +520,31 @@ export const SETTINGS = [
   }),
 ] as const;
 
-export interface Settings {
-  config: string;
-  gateway: string;
-  interface: string;
-  address: string;
-  routerProtocols: Array<'upnp' | 'natpmp' | 'pcp'>;
-  discoveryTimeout: number;
-  routerTimeout: number;
-  ssdpPort: number;
-  natpmpPort: number;
-  publicPort: number;
-  name: string;
-  deviceId: string;
-  httpPort: number;
-  portalPort: number;
-  dataDir: string;
-  password: string;
-  lanOpen: boolean;
-  tls: 'auto' | 'off';
-  tlsCert: string;
-  tlsKey: string;
-  acme: string;
-  acmeName: string;
-  acmeChallengePort: number;
-  acmeEmail: string;
-  camera: string;
-  cameraWidth: number;
-  cameraHeight: number;
-  cameraFps: number;
-  cameraQuality: number;
-  cameraIdle: number;
-  cameraAlwaysOn: boolean;
-  cameraWanFps: number;
-  secret: string;
-  lanMode: 'multicast' | 'broadcast' | 'unicast';
-  lanGroup: string;
-  lanPort: number;
-  peers: string[];
-  rule: 'random' | 'ports' | 'device';
-  detection: Array<'withdrawal' | 'silence' | 'probe'>;
-  lease: number;
-  inquiryInterval: number;
-  silenceTimeout: number;
-  probeInterval: number;
-  probeMisses: number;
-  floatingAddress: string;
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
-  logFormat: 'auto' | 'json' | 'text';
-}
+/** What a spec may give as its default: its value type, lists read-only (the table is `as const`). */
+type DefaultOf<S> = SettingValue<S> extends Array<infer E> ? readonly E[] : SettingValue<S>;
 
-export type SettingKey = keyof Settings;
+/** The value a setting of this spec holds once loaded. */
+export type SettingValue<S> = S extends { type: 'port' | 'int' | 'duration' }
+  ? number
+  : S extends { type: 'bool' }
+    ? boolean
+    : S extends { type: 'enum'; choices: readonly (infer C)[] }
+      ? C
+      : S extends { type: 'list'; choices: readonly (infer C)[] }
+        ? C[]
+        : S extends { type: 'addresses' }
+          ? string[]
+          : string;
+
+/** Every setting's value, keyed as in the table: made from SETTINGS, so it cannot drift from it. */
+export type Settings = { [S in (typeof SETTINGS)[number] as S['key']]: SettingValue<S> };
+
+/** The settings when nothing is given (lists copied: a caller may change its own). */
+export function defaultSettings(): Settings {
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS as readonly SettingSpec[]) out[s.key] = Array.isArray(s.default) ? [...s.default] : s.default;
+  return out as Settings;
+}
 
 /** Parses "250ms", "2s", "1.5m", "1h" or a bare number of milliseconds. */
 export function parseDuration(text: string): number | undefined {

@@ -1,10 +1,15 @@
+import { ConfigError } from '../config/errors.js';
+import { defaultSettings, SETTINGS } from '../config/settings.js';
+import type { SettingSpec, Settings } from '../config/settings.js';
 import type { TransportProtocol } from '../router/types.js';
 import { ElectionConfigError } from './errors.js';
 
 /**
  * Every timing knob of the election in one place, like memberlist's DefaultLANConfig. The
  * defaults are for one home LAN (sub-millisecond to tens of milliseconds between nodes, one
- * router answering in 5-35 ms); docs/election.md has the table and the reasoning.
+ * router answering in 5-35 ms); docs/election.md has the table and the reasoning. A knob a user
+ * can set takes its default from the setting's (src/config/settings.ts), so the election run by
+ * `frontdoor run`, the simulation and the docs all start from the same values.
  */
 
 /** How the nodes decide who takes over the well-known port (claims 11, 12, 13). */
@@ -105,26 +110,40 @@ export interface ElectionConfig {
   rule: ElectionRule;
 }
 
-export const defaultElectionConfig: Readonly<ElectionConfig> = Object.freeze({
-  wellKnownPort: 8080,
+/**
+ * The setting each knob is made from: `frontdoor run` and defaultElectionConfig both go through
+ * electionFromSettings, so the election's defaults are the settings' defaults. Also how an
+ * invalid knob is named to the user.
+ */
+export const KNOB_SETTING = {
+  wellKnownPort: 'publicPort',
+  leaseMs: 'lease',
+  routerTimeoutMs: 'routerTimeout',
+  startupListenMs: 'inquiryInterval',
+  inquiryIntervalMs: 'inquiryInterval',
+  silenceTimeoutMs: 'silenceTimeout',
+  leaderlessTimeoutMs: 'silenceTimeout',
+  probeIntervalMs: 'probeInterval',
+  probeTimeoutMs: 'probeInterval',
+  probeMisses: 'probeMisses',
+  detection: 'detection',
+  rule: 'rule',
+} as const satisfies Partial<Record<keyof ElectionConfig, keyof Settings>>;
+
+/** The knobs a setting decides. */
+export type SetKnob = keyof typeof KNOB_SETTING;
+
+/** The knobs no setting reaches, with the reason for each value in docs/election.md. */
+const FIXED_KNOBS = {
   protocol: 'TCP',
-  leaseMs: 20_000,
   leaseMarginMs: 500,
   renewFraction: 0.5,
-  routerTimeoutMs: 3_000,
   retryIntervalMs: 500,
   routerGiveUpAfter: 3,
-  startupListenMs: 3_000,
-  inquiryIntervalMs: 1_000,
   announceIntervalMs: 5_000,
   routerPollIntervalMs: 15_000,
   refreshIntervalMs: 5_000,
   directoryTtlMs: 20_000,
-  silenceTimeoutMs: 5_000,
-  leaderlessTimeoutMs: 5_000,
-  probeIntervalMs: 1_000,
-  probeTimeoutMs: 500,
-  probeMisses: 4,
   backoffWindowMs: 500,
   collisionWindowMs: 150,
   rankSlotMs: 200,
@@ -134,9 +153,71 @@ export const defaultElectionConfig: Readonly<ElectionConfig> = Object.freeze({
   heirGraceMs: 1_000,
   floating: false,
   handoverTimeoutMs: 2_000,
-  detection: Object.freeze({ withdrawal: true, silence: true, probe: true }),
-  rule: 'random',
-} satisfies ElectionConfig);
+} as const satisfies Omit<ElectionConfig, SetKnob>;
+
+/**
+ * The knobs the settings decide, unchecked (electionSettings checks them). docs/election.md says
+ * in words how the derived ones are made (tools/election/defaults-table.ts): change both together.
+ */
+export function electionFromSettings(s: Settings): Pick<ElectionConfig, SetKnob> {
+  return {
+    wellKnownPort: s.publicPort,
+    rule: s.rule,
+    leaseMs: s.lease,
+    inquiryIntervalMs: s.inquiryInterval,
+    silenceTimeoutMs: s.silenceTimeout,
+    probeIntervalMs: s.probeInterval,
+    probeTimeoutMs: Math.max(1, Math.round(s.probeInterval * 0.8)),
+    probeMisses: s.probeMisses,
+    routerTimeoutMs: s.routerTimeout,
+    detection: {
+      withdrawal: s.detection.includes('withdrawal'),
+      silence: s.detection.includes('silence'),
+      probe: s.detection.includes('probe'),
+    },
+    // The leaderless wait must outlast a heartbeat gap; keep it tied to the heartbeat the user set.
+    leaderlessTimeoutMs: Math.max(5000, s.silenceTimeout),
+    startupListenMs: Math.max(3000, 3 * s.inquiryInterval + 1),
+  };
+}
+
+/** What `frontdoor run` runs with when no setting is given. */
+export const defaultElectionConfig: Readonly<ElectionConfig> = deepFreeze({ ...FIXED_KNOBS, ...electionFromSettings(defaultSettings()) });
+
+function deepFreeze(cfg: ElectionConfig): Readonly<ElectionConfig> {
+  Object.freeze(cfg.detection);
+  return Object.freeze(cfg);
+}
+
+/**
+ * The election's knobs from the settings, checked: a knob that does not pass is reported as the
+ * setting it comes from (ConfigError naming the flag), since that is what the user can change.
+ */
+export function electionSettings(s: Settings): Pick<ElectionConfig, SetKnob> {
+  const init = electionFromSettings(s);
+  try {
+    electionConfig(init);
+  } catch (err) {
+    if (err instanceof ElectionConfigError) {
+      const knob = err.setting.split('.')[0] ?? err.setting;
+      if (knob === 'renewFraction') {
+        const least = Math.ceil((2 * (s.routerTimeout + 500) + 1000) / 1000);
+        throw new ConfigError(
+          '--lease',
+          `${s.lease / 1000} s leaves no time for a failed renewal and a retry before the lease ends: with --router-timeout ${s.routerTimeout} ms it must be at least ${least} s`,
+        );
+      }
+      throw new ConfigError(settingFlag(knob) ?? err.setting, err.message);
+    }
+    throw err;
+  }
+  return init;
+}
+
+function settingFlag(knob: string): string | undefined {
+  const key: string | undefined = (KNOB_SETTING as Record<string, string>)[knob];
+  return (SETTINGS as readonly SettingSpec[]).find((s) => s.key === key)?.flag;
+}
 
 export type ElectionConfigInit = Partial<Omit<ElectionConfig, 'detection'>> & { detection?: Partial<DetectionMeans> };
 

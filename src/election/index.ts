@@ -1,6 +1,6 @@
 /** The election of the representative: the node the router maps the well-known port to. */
-export type { DetectionMeans, ElectionConfig, ElectionConfigInit, ElectionRule } from './config.js';
-export { defaultElectionConfig, electionConfig, validateElectionConfig } from './config.js';
+export type { DetectionMeans, ElectionConfig, ElectionConfigInit, ElectionRule, SetKnob } from './config.js';
+export { defaultElectionConfig, electionConfig, electionFromSettings, electionSettings, KNOB_SETTING, validateElectionConfig } from './config.js';
 export type { DepartureReason } from './detector.js';
 export { DepartureDetector } from './detector.js';
 export type { DirectoryEntry } from '../membership/directory.js';

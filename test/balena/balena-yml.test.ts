@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { balenaYml, envDefault, NO_FLEET_DEFAULT } from '../../src/balena/balena-yml.js';
-import { DEFAULT_DEVICE_TYPE, DEVICE_TYPES } from '../../src/balena/device-types.js';
 import { parseSettingValue, SETTINGS, type SettingSpec } from '../../src/config/settings.js';
+import { balenaYml, envDefault, NO_FLEET_DEFAULT } from '../../tools/balena/balena-yml.js';
+import { DEFAULT_DEVICE_TYPE, DEVICE_TYPES } from '../../tools/balena/device-types.js';
 import { parseYamlSubset, type YamlValue } from './yaml-subset.js';
 
 const root = new URL('../../../', import.meta.url);

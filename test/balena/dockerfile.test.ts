@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DEVICE_TYPES, type DeviceType } from '../../src/balena/device-types.js';
-import { renderDockerfileTemplate } from '../../src/balena/dockerfile-template.js';
+import { DEVICE_TYPES, type DeviceType } from '../../tools/balena/device-types.js';
+import { renderDockerfileTemplate } from '../../tools/balena/dockerfile-template.js';
 import { type LintContext, letIn, lintDockerfile, parseDockerfile } from './dockerfile-lint.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));

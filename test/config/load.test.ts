@@ -3,9 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ConfigError } from '../../src/config/errors.js';
-import { configSchema, defaultConfigFile, settingsHelp, settingsMarkdown } from '../../src/config/help.js';
+import { settingsHelp } from '../../src/config/help.js';
 import { loadConfig, parseConfigFile } from '../../src/config/load.js';
 import { parseDuration, parseSettingValue, SETTINGS } from '../../src/config/settings.js';
+import { configSchema, defaultConfigFile, settingsMarkdown } from '../../tools/config/settings-docs.js';
 
 describe('loadConfig', () => {
   it('gives the documented defaults', () => {
@@ -142,7 +143,7 @@ describe('help and docs', () => {
     const doc = await readFile(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
     assert.ok(
       doc.includes(settingsMarkdown()),
-      'docs/configuration.md is out of date: paste the output of `node -e` settingsMarkdown() (see the doc)',
+      'docs/configuration.md is out of date: npx tsc -p tsconfig.json && node scripts/generate-config.mjs',
     );
   });
 });

@@ -1,8 +1,21 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { defaultElectionConfig, electionConfig, validateElectionConfig } from '../../src/election/config.js';
+import { ConfigError } from '../../src/config/errors.js';
+import { loadConfig } from '../../src/config/load.js';
+import { SETTINGS } from '../../src/config/settings.js';
+import type { SettingSpec, Settings } from '../../src/config/settings.js';
+import {
+  defaultElectionConfig,
+  electionConfig,
+  electionFromSettings,
+  electionSettings,
+  KNOB_SETTING,
+  validateElectionConfig,
+} from '../../src/election/config.js';
 import { compareCandidates, deviceRank, rankOf, takeoverDelayMs } from '../../src/election/rules.js';
 import type { NodeInfo } from '../../src/peers/messages.js';
+import { electionDefaultsMarkdown } from '../../tools/election/defaults-table.js';
 
 function settingOf(fn: () => unknown): string | undefined {
   try {
@@ -32,6 +45,40 @@ describe('election config', () => {
       'detection',
     );
     assert.equal(settingOf(() => electionConfig({ rule: 'oldest' as never })), 'rule');
+  });
+
+  it('the defaults are what `frontdoor run` runs when no setting is given', () => {
+    const { settings } = loadConfig(new Map(), {});
+    assert.deepEqual(electionConfig(electionSettings(settings)), defaultElectionConfig);
+  });
+
+  it('every knob said to come from a setting follows it', () => {
+    const { settings } = loadConfig(new Map(), {});
+    const base = electionFromSettings(settings);
+    for (const [knob, key] of Object.entries(KNOB_SETTING) as Array<[keyof typeof KNOB_SETTING, keyof Settings]>) {
+      const s = (SETTINGS as readonly SettingSpec[]).find((x) => x.key === key)!;
+      const other =
+        s.type === 'enum' ? s.choices!.find((c) => c !== settings[key]) : s.type === 'list' ? [s.choices![0]] : (settings[key] as number) * 2;
+      const changed = electionFromSettings({ ...settings, [key]: other });
+      assert.notDeepEqual(changed[knob], base[knob], `${knob} does not follow ${s.flag}`);
+    }
+  });
+
+  it('a knob that does not pass is reported as the flag it comes from', () => {
+    const { settings } = loadConfig(new Map(), {});
+    assert.throws(
+      () => electionSettings({ ...settings, inquiryInterval: 3000, silenceTimeout: 5000 }),
+      (e: unknown) => e instanceof ConfigError && e.setting === '--silence-timeout' && /two inquiry intervals/.test(e.message),
+    );
+    assert.throws(
+      () => electionSettings({ ...settings, lease: 4000 }),
+      (e: unknown) => e instanceof ConfigError && e.setting === '--lease' && /at least 8 s/.test(e.message),
+    );
+  });
+
+  it('docs/election.md holds the current table of defaults', async () => {
+    const doc = await readFile(new URL('../../../docs/election.md', import.meta.url), 'utf8');
+    assert.ok(doc.includes(electionDefaultsMarkdown()), 'docs/election.md is out of date: npx tsc -p tsconfig.json && node scripts/generate-config.mjs');
   });
 
   it('partial detection overrides keep the other flags', () => {

@@ -55,6 +55,8 @@ export interface FailoverOptions extends Omit<WorldOptions, 'config'> {
 
 export interface FailoverResult {
   world: World;
+  /** When the representative was hit, in sim ms. */
+  faultAt: number;
   /** From the fault to the first moment another node serves (router-confirmed), in sim ms. */
   failoverMs: number | undefined;
   old: string | undefined;
@@ -78,7 +80,7 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
   await world.runUntil(end);
   world.checkSettled();
   const failoverMs = world.failoverAfter(faultAt, old);
-  return { world, failoverMs, old, flaps: world.flapsAfter(faultAt + (failoverMs ?? 0) + 1) };
+  return { world, faultAt, failoverMs, old, flaps: world.flapsAfter(faultAt + (failoverMs ?? 0) + 1) };
 }
 
 export interface RandomRunOptions extends Omit<WorldOptions, 'config'> {

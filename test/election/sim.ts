@@ -156,6 +156,12 @@ export class World {
   asyncWork = false;
   /** The trace when the first violation was seen. */
   firstViolationTrace: string[] | undefined;
+  /** Messages handed to the LAN, by "broadcast <type>" or "unicast <type>": the bench's message rate. */
+  readonly sent = new Map<string, number>();
+  /** The same messages by sender id. */
+  readonly sentBy = new Map<string, number>();
+  /** Each follower turning candidate (the representative seen gone, or none known), when and why: the bench's detection times. */
+  readonly departures: Array<{ at: number; id: string; reason: string }> = [];
   private readonly queue = new EventQueue();
   private seq = 0;
   private readonly delayMs: number;
@@ -306,7 +312,13 @@ export class World {
     const poll = new MappingKeeper({ mapper: portMapper, clock, logger }, { checkIntervalMs: ROUTER_CHECK_INTERVAL_MS });
     const node = new ElectionNode(
       { clock, transport, membership: members, portMapper, logger, random: this.rng },
-      { config: this.opts.config, onBecomeRepresentative: () => poll.checkNow() },
+      {
+        config: this.opts.config,
+        onBecomeRepresentative: () => poll.checkNow(),
+        onRoleChange: (c) => {
+          if (c.from === 'follower' && c.to === 'candidate') this.departures.push({ at: this.now, id: host.id, reason: c.reason });
+        },
+      },
     );
     poll.on((e) => {
       if (e.type === 'table') node.checkRouterTable(e.mappings);
@@ -369,6 +381,9 @@ export class World {
 
   private send(from: Host, owner: Owner, body: PeerMessage, to: string | undefined): void {
     if (!owner.alive) return;
+    const kind = `${to === undefined ? 'broadcast' : 'unicast'} ${body.type}`;
+    this.sent.set(kind, (this.sent.get(kind) ?? 0) + 1);
+    this.sentBy.set(from.id, (this.sentBy.get(from.id) ?? 0) + 1);
     const seq = ++from.seq;
     const sentAt = this.now;
     const g = this.groupOf(from.address);
@@ -471,6 +486,12 @@ export class World {
       if (c.at >= from && c.id !== undefined && c.id !== old) return c.at - from;
     }
     return undefined;
+  }
+
+  /** The first follower turning candidate at or after `from`. */
+  departureAfter(from: number): { afterMs: number; reason: string } | undefined {
+    const d = this.departures.find((x) => x.at >= from);
+    return d && { afterMs: d.at - from, reason: d.reason };
   }
 
   /** How many times the serving representative changed identity at or after `from`. */

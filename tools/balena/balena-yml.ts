@@ -1,9 +1,10 @@
-import { SETTINGS, type SettingSpec } from '../config/settings.js';
+import { SETTINGS } from '../../src/config/settings.js';
+import type { SettingSpec } from '../../src/config/settings.js';
 import { DEFAULT_DEVICE_TYPE, DEVICE_TYPES } from './device-types.js';
 
 /**
  * balena.yml, made from the one list of settings so the fleet's variables cannot drift from the
- * code (scripts/generate-config.mjs writes it; test/balena checks it is current). It is kept to a
+ * code (scripts/generate-config.mjs writes it; test/balena checks it is current). Build-only. It is kept to a
  * small YAML subset (comments, `key: value`, lists of scalars and of one-key maps, single-quoted
  * strings) that the test reads without a YAML library.
  */
