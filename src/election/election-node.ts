@@ -412,6 +412,10 @@ export class ElectionNode {
     } else if (this.cand?.phase === 'yielding' && this.cand.yieldTo === id) {
       this.cand.attempt++;
       this.backoff();
+    } else if (this.cand !== undefined && this.cand.excluded === id && wasRepresentative && this.config.detection.withdrawal) {
+      // Taken for gone (a false alarm under loss) before its withdraw came: the withdraw follows
+      // its release, so it believes in no lease any more and there is none to wait out.
+      this.cand.notBefore = 0;
     }
   }
 

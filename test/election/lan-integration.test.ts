@@ -27,7 +27,6 @@ const fast = {
   startupListenMs: 300,
   inquiryIntervalMs: 200,
   announceIntervalMs: 500,
-  routerPollIntervalMs: 1000,
   refreshIntervalMs: 500,
   directoryTtlMs: 3000,
   silenceTimeoutMs: 1000,

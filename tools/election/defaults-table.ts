@@ -18,10 +18,9 @@ const WHY: Record<keyof ElectionConfig, string> = {
   routerTimeoutMs: 'UPnP answers in 5-35 ms; NAT-PMP resends take longer',
   retryIntervalMs: "claimant's retry while the old lease runs",
   routerGiveUpAfter: 'a claimant that cannot reach the router lets another try',
-  startupListenMs: 'three inquiries: a newcomer must not take a port a rebooted router forgot',
+  startupListenMs: "a newcomer's reply makes the representative announce at once, a second goes out halfway, and one inquiry comes: shorter failed the safety check under loss (below)",
   inquiryIntervalMs: 'claim 4 and the heartbeat of claim 15',
   announceIntervalMs: 'claim 7',
-  routerPollIntervalMs: 'claims 3, 6, 20; also notices a router reboot before the renewal',
   refreshIntervalMs: 'unasked replies keep directories alive during an election',
   directoryTtlMs: 'crashed nodes leave the directory (4 refreshes: loss-tolerant)',
   silenceTimeoutMs: 'five inquiries lost in a row at 30 % loss: 0.24 %',
@@ -46,7 +45,7 @@ const WHY: Record<keyof ElectionConfig, string> = {
 const DERIVED: Partial<Record<SetKnob, (flag: string) => string>> = {
   probeTimeoutMs: (f) => `80 % of ${f}`,
   leaderlessTimeoutMs: (f) => `${f}, at least 5 s`,
-  startupListenMs: (f) => `3 × ${f} + 1 ms, at least 3 s`,
+  startupListenMs: (f) => `1.5 × ${f}`,
 };
 
 /** Knobs a setting reaches outside electionFromSettings. */
