@@ -18,7 +18,8 @@ import { CodedError } from '../runtime/errors.js';
  * With TLS, each port answers TLS and plain HTTP on the same socket, told apart by the first
  * byte (a TLS handshake starts with 0x16; no HTTP method does). Plain HTTP then gets a redirect
  * to https and nothing else, except from loopback (the node's own `frontdoor status`, the
- * container's health check) and for /healthz, which carry no secret.
+ * container's health check) and GET /healthz, which this file answers itself: it carries no
+ * secret and reaches nothing behind the login.
  */
 
 /** What the listeners need of the certificate: the current one and news of a renewed one. */
@@ -130,7 +131,10 @@ export class NodeHttpServer {
     const answer = this.init.plainAnswer;
     const plain = httpServer((req, res) => {
       if (answer?.(req, res)) return;
-      if (allowed(req.socket.remoteAddress) || req.url === '/healthz') handler(req, res);
+      if (allowed(req.socket.remoteAddress)) handler(req, res);
+      // Answered here, not by the application: handed to it, any method with an Authorization
+      // header reached the login check, a password oracle in the clear.
+      else if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) healthy(req, res);
       else redirectToHttps(req, res);
     });
     // These two never listen: the front server hands them its sockets. Node starts an HTTP
@@ -224,6 +228,11 @@ function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
   const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
   return v4.startsWith('127.') || v4 === '::1';
+}
+
+function healthy(req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 3, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(req.method === 'HEAD' ? undefined : 'ok\n');
 }
 
 /** The same host and port, https: the port answers both. A Host that is not a host gets 400. */

@@ -56,6 +56,20 @@ function get(url: string, opts: { host?: string } = {}): Promise<Answer> {
 
 const fp = (c: CertificatePem) => new X509Certificate(c.cert).fingerprint256;
 
+/** One request as raw bytes over plain TCP, the whole answer as text. */
+function plainExchange(base: string, request: string): Promise<string> {
+  const [host, port] = base.split(':') as [string, string];
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(port), host, () => sock.write(request));
+    let got = '';
+    sock.on('data', (c: Buffer) => {
+      got += c.toString();
+    });
+    sock.on('error', reject);
+    sock.on('close', () => resolve(got));
+  });
+}
+
 
 describe('node HTTP server with TLS: both protocols on one port', () => {
   const servers: NodeHttpServer[] = [];
@@ -97,7 +111,13 @@ describe('node HTTP server with TLS: both protocols on one port', () => {
     assert.equal(plain.headers.location, 'https://203.0.113.9:8081/api/status?x=1');
     assert.ok(!plain.body.includes('app'), 'nothing of the application over plain HTTP');
     const health = await get(`http://${base}/healthz`);
-    assert.equal(health.body, 'app /healthz plain', '/healthz answers plain (health checks, no secret)');
+    assert.equal(health.body, 'ok\n', '/healthz answers plain (health checks, no secret), without the application');
+    // Any other method, or a password along, never reaches the application in the clear.
+    for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS']) {
+      const a = await plainExchange(base, `${method} /healthz HTTP/1.1\r\nHost: ${base}\r\nAuthorization: Basic ${Buffer.from('admin:guess').toString('base64')}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      assert.match(a, /^HTTP\/1\.1 308 /, `${method} /healthz: ${a.slice(0, 40)}`);
+      assert.ok(!a.includes('app '), `${method} /healthz reached the application`);
+    }
     for (const host of ['evil.example/x', 'a b', '<script>', 'x:99999999']) {
       const bad = await get(`http://${base}/`, { host });
       assert.equal(bad.status, 400, `Host ${JSON.stringify(host)}`);
