@@ -32,7 +32,7 @@ import type { DiscoverOptions, Discovery, ProtocolFamily } from '../router/disco
 import { PendingMapper } from '../router/pending-mapper.js';
 import { RouterSession } from '../router/router-session.js';
 import type { PortMapper } from '../router/types.js';
-import type { Clock } from '../runtime/clock.js';
+import type { Clock, Timer } from '../runtime/clock.js';
 import type { Logger } from '../runtime/log.js';
 import { TlsCredentials } from '../tls/credentials.js';
 import { NodeState } from './node-state.js';
@@ -135,6 +135,8 @@ export type AgentEvent =
 
 /** A stop that has not finished by then is cut short: the container is killed soon after. */
 const STOP_DEADLINE_MS = 8_000;
+/** How often a node that cannot serve the portal looks whether its port is free again. */
+const PORTAL_RECHECK_MS = 30_000;
 
 export class Agent {
   private readonly opts: AgentOptions;
@@ -161,6 +163,7 @@ export class Agent {
   private duties: RepresentativeDuties | undefined;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
+  private portalRecheck: Timer | undefined;
 
   constructor(components: AgentComponents, opts: AgentOptions) {
     this.opts = opts;
@@ -309,6 +312,7 @@ export class Agent {
     // The election listens for a representative while discovery runs; its first claim waits
     // for the router.
     this.startElection();
+    if (!(await this.http.portalPortFree())) this.cannotServe(new Error(`port ${o.portalPort} is in use by another program`));
     this.log.info('node started', {
       name: o.name,
       id: o.id,
@@ -331,9 +335,11 @@ export class Agent {
       const signal = AbortSignal.timeout(STOP_DEADLINE_MS);
       // Discovery and the page's claim end here, so a start under way returns at once.
       this.router.cancel();
+      this.portalRecheck?.cancel();
       await this.starting?.catch(() => {});
       const leave = async () => {
         await this.acme?.stop();
+        this.membership.leave();
         await this.election?.stop({ graceful });
         this.membership.stop();
         await this.router.stop({ release: graceful, signal });
@@ -410,7 +416,16 @@ export class Agent {
     if (this.election !== undefined || this.transport === undefined) return;
     const o = this.opts;
     const duties = new RepresentativeDuties(
-      { clock: this.clock, logger: this.log, state: this.state, portal: this.http, acme: this.acme, floating: this.floating, checkRouter: () => this.router.checkNow() },
+      {
+        clock: this.clock,
+        logger: this.log,
+        state: this.state,
+        portal: this.http,
+        acme: this.acme,
+        floating: this.floating,
+        checkRouter: () => this.router.checkNow(),
+        cannotServe: (err) => this.cannotServe(err),
+      },
       { scheme: this.scheme, wellKnownPort: o.wellKnownPort, portalPort: o.portalPort },
     );
     this.duties = duties;
@@ -463,6 +478,36 @@ export class Agent {
         }),
       },
     );
+  }
+
+  /**
+   * Another program holds the portal's port: this node gives up the role (or never claims it),
+   * says so once, and looks again now and then; the others serve the portal meanwhile.
+   */
+  private cannotServe(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    const first = this.state.snapshot.portalError === undefined;
+    this.state.update({ portalError: message });
+    this.election?.resign(`cannot serve the portal: ${message}`);
+    if (first) {
+      this.log.error('this node cannot serve the portal, so it will not take the well-known port: another node serves it', {
+        port: this.opts.portalPort,
+        error: err,
+      });
+    }
+    this.portalRecheck?.cancel();
+    this.portalRecheck = this.clock.setTimeout(() => {
+      this.http.portalPortFree().then(
+        (free) => {
+          if (this.stopping) return;
+          if (!free) return this.cannotServe(err);
+          this.state.update({ portalError: undefined });
+          this.log.info('the portal port is free again: this node may take the well-known port', { port: this.opts.portalPort });
+          this.election?.setEligible(true);
+        },
+        (e: unknown) => this.log.error('could not check the portal port', { error: e }),
+      );
+    }, PORTAL_RECHECK_MS);
   }
 
   // ---- parts made at start ---------------------------------------------------------------

@@ -28,6 +28,8 @@ export interface NodeSnapshot {
   ownPublicPort: number;
   /** The router's table as last listed. */
   table: readonly Mapping[] | undefined;
+  /** Why this node cannot serve the portal (another program holds its port); undefined: it can. */
+  portalError: string | undefined;
   /** Recent role changes, newest last. */
   events: ReadonlyArray<{ at: string; what: string }>;
 }
@@ -50,6 +52,7 @@ export class NodeState {
       router: { protocol: undefined, gateway: initial.gateway, localAddress: initial.localAddress, error: 'not found yet' },
       ownPublicPort: 0,
       table: undefined,
+      portalError: undefined,
       events: [],
     };
   }

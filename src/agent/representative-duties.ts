@@ -29,6 +29,8 @@ export interface DutiesComponents {
   floating?: FloatingAddress | undefined;
   /** A look at the router now, so a new representative's page shows the table at once. */
   checkRouter: () => void;
+  /** The portal would not open: the role must go to a node that can serve it. */
+  cannotServe: (error: unknown) => void;
 }
 
 export interface DutiesInit {
@@ -57,7 +59,13 @@ export class RepresentativeDuties {
 
   /** The router granted the well-known port: serve it. */
   async becameRepresentative(_e?: BecameRepresentative): Promise<void> {
-    await this.c.portal.openPortal();
+    try {
+      await this.c.portal.openPortal();
+    } catch (err) {
+      // Another program on the portal's port: the internet, forwarded here, would see it.
+      this.c.cannotServe(err);
+      return;
+    }
     this.c.acme?.start();
     this.c.checkRouter();
     const wan = this.c.state.snapshot.wan?.address;
@@ -91,7 +99,12 @@ export class RepresentativeDuties {
    * so the portal must listen before the address is taken.
    */
   async takingFloating(): Promise<void> {
-    await this.c.portal.openPortal();
+    try {
+      await this.c.portal.openPortal();
+    } catch (err) {
+      this.c.cannotServe(err);
+      throw err;
+    }
   }
 
   /** Floating mode: the take did not end in the role. */

@@ -117,6 +117,8 @@ export class ElectionNode {
   private mapping: Mapping | undefined;
   private leaseDeadline = 0;
   private claimInFlight = false;
+  /** Whether this node may take the port at all (it can serve the portal); see setEligible. */
+  private eligible = true;
   private recheck = false;
   /** As representative: the heir named in inquiries. As follower: the heir the representative named. */
   private heir: string | undefined;
@@ -187,6 +189,44 @@ export class ElectionNode {
     }
   }
 
+  /**
+   * Whether this node may become representative: one that cannot serve the portal (another
+   * program holds its port) must never hold the well-known port, or the internet would see that
+   * program. Ineligible, it follows whoever is representative and never claims.
+   */
+  setEligible(eligible: boolean, reason = eligible ? 'can serve the portal again' : 'cannot serve the portal'): void {
+    if (this.eligible === eligible) return;
+    this.eligible = eligible;
+    this.log.info(eligible ? 'may take the well-known port again' : 'will not take the well-known port', { reason });
+    if (!this.started) return;
+    if (!eligible && this.current === 'candidate') this.becomeLeaderless(reason);
+    else if (eligible && this.current === 'follower' && this.rep === undefined) {
+      this.after('leaderless', this.config.leaderlessTimeoutMs, () => this.leaderless());
+    }
+  }
+
+  /**
+   * The representative cannot do its job (its portal will not open): it gives the role up as a
+   * graceful stop would (stops believing, releases the port, withdraws naming its heir) and stays
+   * on as a member that does not claim, so the heir takes over at once.
+   */
+  resign(reason: string): void {
+    this.setEligible(false, reason);
+    if (!this.started || this.current !== 'representative') return;
+    const mapping = this.mapping;
+    const successor = this.heir ?? '';
+    this.stepDown(reason);
+    void (async () => {
+      if (!this.config.floating && mapping !== undefined) {
+        await callRouter(this.clock, this.config.routerTimeoutMs, 'release well-known port', (signal) => this.mapper.release(mapping, signal)).catch(
+          (err: unknown) => this.log.warn('could not release the well-known port; it stays until its lease ends', { error: err }),
+        );
+      }
+      for (let i = 0; i < 3; i++) this.transport.broadcast({ type: 'withdraw', wasRepresentative: true, successor });
+      this.log.warn('gave up the representative role', { reason, ...(successor ? { successor } : {}) });
+    })();
+  }
+
   start(): void {
     if (this.started) return;
     this.started = true;
@@ -208,6 +248,10 @@ export class ElectionNode {
     // after a router reboot the port is free, and a newcomer grabbing it would depose a
     // representative that does not know yet.
     this.after('startup', this.config.startupListenMs, () => {
+      if (!this.eligible) {
+        this.becomeLeaderless('this node cannot serve the portal');
+        return;
+      }
       // Floating: the router grants the address's mapping to whoever holds the address, so it
       // cannot pick one of two starters; the LAN claim does.
       if (this.config.floating) this.startCandidacy('no representative heard at start', undefined, true);
@@ -457,6 +501,11 @@ export class ElectionNode {
   // ---- takeover (claims 10-13) ---------------------------------------------------------
 
   private startCandidacy(reason: string, departed: string | undefined, withdrew: boolean): void {
+    if (!this.eligible) {
+      // Follows whoever takes over; checks again after the leaderless wait.
+      this.becomeLeaderless(`${reason}; this node cannot serve the portal`);
+      return;
+    }
     this.detector.unwatch();
     this.cancel('leaderless');
     this.rep = undefined;

@@ -47,12 +47,19 @@ export class Membership {
   private readonly refreshIntervalMs: number;
   private readonly directoryTtlMs: number;
   private readonly dir = new Directory();
-  /** `id/boot` of processes that withdrew: their late messages must not revive them. */
-  private readonly withdrawn = new Map<string, number>();
+  /**
+   * `id/boot` of processes that withdrew, with when and the withdraw's sequence number: their
+   * late messages must not revive them. A message sent after the withdraw (a higher sequence
+   * number, which the codec's replay window vouches for) does: a representative that could not
+   * serve the portal withdraws from the role and stays on as a plain member.
+   */
+  private readonly withdrawn = new Map<string, { at: number; seq: number }>();
   private readonly handlers: Array<(msg: Received) => void> = [];
   private readonly listeners = new Set<(e: MembershipEvent) => void>();
   private selfInfo: NodeInfo;
   private started = false;
+  /** Leaving (a graceful stop under way): nothing more is said, not even an answer. */
+  private leaving = false;
   private subscribed = false;
   private refreshTimer: Timer | undefined;
   private lastReplyAt = Number.NEGATIVE_INFINITY;
@@ -109,6 +116,11 @@ export class Membership {
     this.armRefresh();
   }
 
+  /** A graceful stop begins: the node says nothing more, so nobody lists it again. */
+  leave(): void {
+    this.leaving = true;
+  }
+
   stop(): void {
     this.started = false;
     this.refreshTimer?.cancel();
@@ -127,6 +139,7 @@ export class Membership {
 
   /** Claim 4's answer, also sent unasked at start and every refresh interval. */
   sendReply(): void {
+    if (this.leaving) return;
     this.lastReplyAt = this.clock.now();
     this.transport.broadcast({ type: 'reply', node: this.selfInfo });
   }
@@ -136,9 +149,14 @@ export class Membership {
     const { from, body } = msg;
     if (from.id === this.selfId.id) return;
     const key = `${from.id}/${from.boot}`;
-    if (this.withdrawn.has(key)) return;
+    const gone = this.withdrawn.get(key);
+    if (gone !== undefined) {
+      if (body.type === 'withdraw' || msg.seq <= gone.seq) return;
+      this.withdrawn.delete(key);
+      this.log.info('node stays on as a member after leaving the role', { node: from.id });
+    }
     if (body.type === 'withdraw') {
-      this.withdrawn.set(key, this.clock.now());
+      this.withdrawn.set(key, { at: this.clock.now(), seq: msg.seq });
       const known = this.dir.get(from.id);
       if (known !== undefined && known.boot === from.boot && this.dir.remove(from.id)) {
         this.emit({ type: 'changed', entries: this.dir.entries() });
@@ -182,8 +200,8 @@ export class Membership {
       this.log.info('nodes left (not heard from)', { nodes: gone });
       this.emit({ type: 'changed', entries: this.dir.entries() });
     }
-    for (const [key, at] of this.withdrawn) {
-      if (now - at > this.directoryTtlMs) this.withdrawn.delete(key);
+    for (const [key, w] of this.withdrawn) {
+      if (now - w.at > this.directoryTtlMs) this.withdrawn.delete(key);
     }
     this.armRefresh();
   }

@@ -103,6 +103,25 @@ export class NodeHttpServer {
     return this.portalOpening;
   }
 
+  /**
+   * Whether the portal's port could be listened on now (nothing else holds it). Checked before
+   * the node may take the well-known port: the router would forward the internet to whatever
+   * listens there.
+   */
+  async portalPortFree(): Promise<boolean> {
+    if (this.portalServer || this.portalOpening) return true;
+    const probe = createNetServer();
+    try {
+      await this.bind(probe, this.init.portalPort);
+      return true;
+    } catch (err) {
+      if (err instanceof HttpListenError) return false;
+      throw err;
+    } finally {
+      await new Promise<void>((r) => probe.close(() => r()));
+    }
+  }
+
   async closePortal(): Promise<void> {
     await this.portalOpening?.catch(() => {});
     const s = this.portalServer;

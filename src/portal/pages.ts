@@ -84,6 +84,7 @@ function notes(s: NodeStatus): string {
   if (s.router.protocol === null) out.push(`The router did not answer UPnP, NAT-PMP or PCP (${esc(s.router.error ?? 'not found')}): turn UPnP or NAT-PMP on in its settings. Only LAN links work meanwhile.`);
   if (s.wanAddress === null && s.router.protocol !== null) out.push('The router has not told its WAN address yet.');
   else if (s.wanAddressClass !== null && s.wanAddressClass !== 'public' && s.wanAddressClass !== 'loopback') out.push(`The WAN address is ${esc(WAN_TEXT[s.wanAddressClass] ?? s.wanAddressClass)}.`);
+  if (s.portalError !== null) out.push(`This node cannot serve the portal: ${esc(s.portalError)}. Another node serves it; stop the program that uses the port, or set --portal-port.`);
   if (s.nodes.length <= 1) out.push('Only this node is here so far: other nodes appear as they start (same LAN, same FRONTDOOR_SECRET).');
   return out.map((n) => `<p class="note">${n}</p>`).join('');
 }

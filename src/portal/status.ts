@@ -38,6 +38,8 @@ export interface NodeStatus {
   tls: (TlsStatus & { acme: AcmeStatus | null }) | null;
   /** This node's camera; null when it has none. */
   camera: CameraStatus | null;
+  /** Why this node cannot serve the portal (another program holds its port); null: it can. */
+  portalError: string | null;
   /** Recent role changes, newest last. */
   events: Array<{ at: string; what: string }>;
 }
@@ -125,6 +127,7 @@ export function projectStatus(input: StatusInput): NodeStatus {
     nodes: peers,
     camera: input.camera,
     tls: input.tls,
+    portalError: state.portalError ?? null,
     events: [...state.events],
   };
 }

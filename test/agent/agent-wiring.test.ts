@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { Agent } from '../../src/agent/agent.js';
 import type { AgentOptions } from '../../src/agent/agent.js';
@@ -61,15 +62,24 @@ interface Rig {
   advance(ms: number): Promise<void>;
 }
 
-async function rig(): Promise<Rig> {
+/** Another program on a port (what a user's own web server on 8080 would be). */
+async function squat(port: number): Promise<() => Promise<void>> {
+  const server = createServer((_req, res) => res.end('somebody else'));
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return () => new Promise<void>((r) => server.close(() => r()));
+}
+
+async function rig(o: { beforeStart?: (portalPorts: number[]) => Promise<void> } = {}): Promise<Rig> {
   const clock = new ManualClock(1_000_000);
   const table = new FakeTable();
   const hub = new Hub(clock);
   const wellKnown = await freeTcpPort();
   const agents: Agent[] = [];
+  const portalPorts: number[] = [];
   for (const [i, address] of ADDRS.entries()) {
     const httpPort = await freeTcpPort();
     const portalPort = await freeTcpPort();
+    portalPorts.push(portalPort);
     const mapper = new FakeMapper(table, address);
     const discover = async (): Promise<Discovery> => ({ gateway: mapper.gateway, localAddress: address, probes: [], failures: [], mappers: [mapper] });
     const opts: AgentOptions = {
@@ -93,6 +103,7 @@ async function rig(): Promise<Rig> {
     const lan = (self: Sender) => hub.transport(address, self);
     agents.push(new Agent({ clock, logger: silentLogger, random: () => 0.5, discover, lan }, opts));
   }
+  await o.beforeStart?.(portalPorts);
   const advance = async (ms: number) => {
     for (let t = 0; t < ms; t += 10) {
       clock.advance(Math.min(10, ms - t));
@@ -171,6 +182,50 @@ describe('agents on the manual clock (fake router, in-memory LAN)', () => {
     assert.equal(r.table.entries.get(`TCP/${r.wellKnown}`)?.internalClient, ADDRS[0], 'the representative claimed the port again');
     for (const a of r.agents) assert.ok(r.table.entries.has(`TCP/${a.status().ports.public}`), `${a.status().name}'s page mapped again`);
     assert.equal(r.agents.filter((a) => a.role === 'representative').length, 1);
+  });
+
+  it('a node whose portal port another program holds never takes the well-known port, says so, and may again once the port is free', async () => {
+    let release: (() => Promise<void>) | undefined;
+    const r = await rig({
+      beforeStart: async (ports) => {
+        release = await squat(ports[0]!);
+      },
+    });
+    stops.push(() => Promise.all(r.agents.map((a) => a.stop({ graceful: false }))).then(() => {}));
+    await Promise.all(r.agents.map((a) => a.start()));
+    await r.advance(8_000);
+    const [first, ...rest] = r.agents as [Agent, ...Agent[]];
+    assert.equal(first.role, 'follower', 'the first to ask would have won the port');
+    assert.match(first.status().portalError ?? '', /in use/);
+    assert.equal(rest.filter((a) => a.role === 'representative').length, 1);
+    assert.notEqual(r.table.entries.get(`TCP/${r.wellKnown}`)?.internalClient, ADDRS[0]);
+    assert.equal(first.status().nodes.length, 3, 'it stays a listed member');
+    await release!();
+    await r.advance(31_000);
+    assert.equal(first.status().portalError, null);
+  });
+
+  it('a representative whose portal will not open gives the role up at once: the port goes to another node, which serves it', async () => {
+    const r = await rig();
+    stops.push(() => Promise.all(r.agents.map((a) => a.stop({ graceful: false }))).then(() => {}));
+    await Promise.all(r.agents.map((a) => a.start()));
+    // After the start's check, before the first claim: the port is taken under the node's feet.
+    const release = await squat(r.agents[0]!.status().ports.portal);
+    stops.push(release);
+    await r.advance(8_000);
+    const first = r.agents[0]!;
+    assert.equal(first.role, 'follower');
+    assert.match(first.status().portalError ?? '', /already in use/);
+    const rep = r.agents.find((a) => a.role === 'representative');
+    assert.ok(rep && rep !== first, 'another node is representative');
+    assert.equal(r.table.entries.get(`TCP/${r.wellKnown}`)?.internalClient, ADDRS[r.agents.indexOf(rep)], 'the router maps the port to it');
+    await realUntil(() => portalAnswers(rep.status().ports.portal), "the new representative's portal");
+    assert.deepEqual(
+      first.status().nodes.map((n) => n.id),
+      ['node0', 'node1', 'node2'],
+      'the node that gave up stays listed everywhere',
+    );
+    for (const a of r.agents) assert.equal(a.status().nodes.length, 3, `${a.status().name} lists all three`);
   });
 
   it('a graceful stop hands the port and the portal to the heir; start twice is one start; stop releases what it kept', async () => {

@@ -42,6 +42,7 @@ export function sampleStatus(over: Partial<NodeStatus> = {}): NodeStatus {
     nodes: [samplePeer(0)],
     camera: null,
     tls: null,
+    portalError: null,
     events: [],
     ...over,
   };
