@@ -82,7 +82,3 @@ function check(s: SettingSpec, name: string, raw: string): unknown {
   if ('error' in r) throw new ConfigError(name, r.error);
   return r.value;
 }
-
-export function settingByFlag(flag: string): SettingSpec | undefined {
-  return (SETTINGS as readonly SettingSpec[]).find((s) => s.flag === flag);
-}

@@ -566,8 +566,6 @@ export interface Settings {
   logFormat: 'auto' | 'json' | 'text';
 }
 
-export type SettingKey = keyof Settings;
-
 /** Parses "250ms", "2s", "1.5m", "1h" or a bare number of milliseconds. */
 export function parseDuration(text: string): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
