@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   failover: () => import('./failover.js'),
   portal: () => import('./portal.js'),
   camera: () => import('./camera.js'),
+  splitter: () => import('./splitter.js'),
   soak: () => import('./soak.js'),
   start: () => import('./start.js'),
 };

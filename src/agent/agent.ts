@@ -470,12 +470,7 @@ export class Agent {
         floating,
         onTaking: () => duties.takingFloating(),
         onGaveUp: () => duties.gaveUpFloating(),
-        bound: mapperBoundTo(mapper, floating.address, {
-          logger: this.log.child('router'),
-          clock: this.clock,
-          requestTimeoutMs: this.opts.router.requestTimeoutMs,
-          natpmpPort: this.opts.router.natpmpPort,
-        }),
+        bound: mapperBoundTo(mapper, floating.address, { requestTimeoutMs: this.opts.router.requestTimeoutMs }),
       },
     );
   }

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { PortConflictError } from '../router/errors.js';
-import type { Mapping, MappingRequest, PortMapper } from '../router/types.js';
+import type { BindOptions, Mapping, MappingRequest, PortMapper } from '../router/types.js';
 import type { Logger } from '../runtime/log.js';
 import type { FloatingAddress } from './floating-address.js';
 
@@ -25,7 +25,7 @@ export class FloatingMapper implements PortMapper {
   private readonly onGaveUp: (() => Promise<void>) | undefined;
 
   /**
-   * `bound` is `mapperBoundTo(base, floating.address)`; `base` reads the WAN address and table.
+   * `bound` is `base.bindTo(floating.address)`; `base` reads the WAN address and table.
    * `onTaking` runs before the address is taken: the router forwards to us from our gratuitous
    * ARP on, so whatever answers there (the portal) must listen by then. `onGaveUp` undoes it when
    * the claim fails.
@@ -68,6 +68,14 @@ export class FloatingMapper implements PortMapper {
     } finally {
       await this.floating.drop(signal).catch((err: unknown) => this.log.warn('could not drop the floating address', { error: err }));
     }
+  }
+
+  /**
+   * The base's client bound to `localAddress`: taking and dropping the floating address belong
+   * to this mapper alone, so a mapper from another address is a plain one.
+   */
+  bindTo(localAddress: string, opts?: BindOptions): PortMapper {
+    return this.base.bindTo(localAddress, opts);
   }
 
   close(): void {

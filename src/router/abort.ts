@@ -1,17 +1,4 @@
-import { AbortedError, RouterTimeoutError } from './errors.js';
-
-/**
- * A signal that aborts when `parent` does or after `ms`, whichever comes first. The timeout
- * reason is a RouterTimeoutError naming `what`, so callers can tell a slow router from a caller
- * that gave up.
- */
-export function withTimeout(ms: number, what: string, parent?: AbortSignal): AbortSignal {
-  const timeout = new AbortController();
-  const t = setTimeout(() => timeout.abort(new RouterTimeoutError(`${what}: no answer within ${ms} ms`)), ms);
-  t.unref?.();
-  const signals = parent ? [parent, timeout.signal] : [timeout.signal];
-  return AbortSignal.any(signals);
-}
+import { AbortedError } from './errors.js';
 
 /** Throws the signal's reason (or an AbortedError) when it is aborted. */
 export function throwIfAborted(signal?: AbortSignal): void {

@@ -1,5 +1,5 @@
-import { AbortedError } from './errors.js';
-import type { Mapping, MappingProtocolName, MappingRequest, PortMapper } from './types.js';
+import { AbortedError, RouterError } from './errors.js';
+import type { BindOptions, Mapping, MappingProtocolName, MappingRequest, PortMapper } from './types.js';
 
 /**
  * A PortMapper for a router not found yet: calls wait until it is (or their signal gives up),
@@ -55,6 +55,11 @@ export class PendingMapper implements PortMapper {
 
   async list(signal?: AbortSignal): Promise<Mapping[]> {
     return (await this.ready(signal)).list(signal);
+  }
+
+  bindTo(localAddress: string, opts?: BindOptions): PortMapper {
+    if (this.inner === undefined) throw new RouterError('FD_NO_GATEWAY', 'no router found yet');
+    return this.inner.bindTo(localAddress, opts);
   }
 
   /** The client made for the router is closed by whoever made it. */

@@ -60,8 +60,27 @@ export interface PortMapper {
   list(signal?: AbortSignal): Promise<Mapping[]>;
   /** Whether `list` can work, so callers need not try. */
   readonly canList: boolean;
+  /**
+   * A new client of the same kind for the same router (same protocol, gateway, port and, for
+   * UPnP, the same service, with no second description fetch) whose requests leave from
+   * `localAddress`, which must be on this host: its sockets bind to it. Routers in secure mode
+   * map a port only to the address a request came from, so this is how a mapping is made to
+   * point at another address of ours (the floating one). Each client rebuilds itself, so this
+   * works whatever wraps or renames the class. `this` is left as it was.
+   */
+  bindTo(localAddress: string, opts?: BindOptions): PortMapper;
   /** Frees sockets. Idempotent. */
   close(): void;
+}
+
+export interface BindOptions {
+  /**
+   * NAT-PMP/PCP: called when the router's epoch, as the bound client sees it, shows it lost its
+   * mappings. Not taken over from the original client, whose own callback already reports a reset.
+   */
+  onReset?: (reason: string) => void;
+  /** Per request; default the original client's. */
+  timeoutMs?: number;
 }
 
 /** What one probe of the network found; kept so later starts need not wait. */

@@ -64,6 +64,9 @@ class RecordingMapper implements PortMapper {
   async list(): Promise<Mapping[]> {
     return [];
   }
+  bindTo(): PortMapper {
+    throw new Error('the ACME manager claims from the node\'s own address');
+  }
   close(): void {}
 }
 

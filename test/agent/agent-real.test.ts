@@ -366,7 +366,10 @@ describe('frontdoor run on the real router', { skip, concurrency: false }, () =>
 
   describe('with a floating address (--floating-address 192.168.77.100)', { concurrency: false }, () => {
     const FLOAT = '192.168.77.100';
-    const b = bed(3, { args: ['--floating-address', FLOAT] });
+    // A 60 s lease: a takeover that waited out the old holder's lease or mapping would miss the
+    // failover deadlines below (20 s) by far, so they tell it from the floating path without a
+    // bound in seconds that a loaded machine could exceed.
+    const b = bed(3, { args: ['--floating-address', FLOAT, '--lease', '60s'] });
     const NODES = [0, 1, 2];
     const holders = async (): Promise<string[]> => {
       const out: string[] = [];
@@ -397,11 +400,10 @@ describe('frontdoor run on the real router', { skip, concurrency: false }, () =>
       assert.ok(rules.some((r) => r.includes(FLOAT) && r.includes('8080')), `router forwards 8080 to ${FLOAT}: ${rules.join(' | ')}`);
     });
 
-    it('SIGKILL of the representative: another takes over well within one lease (6 s); the dead one\'s address expires', async () => {
+    it('SIGKILL of the representative: another takes over well within one lease; the dead one\'s address expires', async () => {
       const rep = await restore();
-      const { next, ms } = await failover(b.fleet, rep, { sig: 'SIGKILL' }, 10_000);
+      const { next, ms } = await failover(b.fleet, rep, { sig: 'SIGKILL' }, 20_000);
       time(`floating: SIGKILL of representative ${rep} → first WAN answer from ${next}`, ms);
-      assert.ok(ms < 4000, `took ${ms} ms`);
       await waitUntil(async () => ((await holders()).join() === next ? true : undefined), {
         timeoutMs: 5000,
         intervalMs: 100,
@@ -414,9 +416,8 @@ describe('frontdoor run on the real router', { skip, concurrency: false }, () =>
       const host = b.tb.hosts[indexOf(rep)]!;
       let plugged = false;
       try {
-        const { next, ms } = await failover(b.fleet, rep, { cut: () => b.tb.linkDown(host) }, 10_000);
+        const { next, ms } = await failover(b.fleet, rep, { cut: () => b.tb.linkDown(host) }, 20_000);
         time(`floating: link down at representative ${rep} → first WAN answer from ${next}`, ms);
-        assert.ok(ms < 4000, `took ${ms} ms`);
         const t1 = Date.now();
         await b.tb.linkUp(host);
         plugged = true;
@@ -432,7 +433,8 @@ describe('frontdoor run on the real router', { skip, concurrency: false }, () =>
         // answered an ARP request before dropping the address), this would fail for its whole
         // neighbour timeout, far longer than the wait.
         await waitUntil(async () => ((await b.fleet.wanJson<NodeStatus>('/api/status'))?.name === next ? true : undefined), {
-          timeoutMs: 3000,
+          // Under the neighbour entry's 15 s minimum reachable time, with room for a loaded machine.
+          timeoutMs: 10_000,
           intervalMs: 100,
           what: `the internet client to reach ${next} through ${FLOAT}`,
         }).catch(async (err: unknown) => {
@@ -446,9 +448,8 @@ describe('frontdoor run on the real router', { skip, concurrency: false }, () =>
 
     it('graceful stop hands over before the old one lets go (make before break)', async () => {
       const rep = await restore();
-      const { next, ms } = await failover(b.fleet, rep, { sig: 'SIGTERM' }, 10_000);
+      const { next, ms } = await failover(b.fleet, rep, { sig: 'SIGTERM' }, 20_000);
       time(`floating: SIGTERM of representative ${rep} → first WAN answer from ${next}`, ms);
-      assert.ok(ms < 2000, `took ${ms} ms`);
       assert.deepEqual(await holders(), [next]);
     });
   });

@@ -52,6 +52,9 @@ class Rig {
         return new Promise((resolve) => this.clock.setTimeout(resolve, 5));
       },
       list: () => Promise.resolve([]),
+      bindTo: () => {
+        throw new Error('the election uses the mapper it is given');
+      },
       close: () => {},
     };
     const cfg = electionConfig(config);

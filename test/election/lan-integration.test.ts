@@ -12,6 +12,7 @@ import { RouterEmulator } from '../../src/router/emulator/router-emulator.js';
 import type { PortMapper } from '../../src/router/types.js';
 import { systemClock } from '../../src/runtime/clock.js';
 import { silentLogger } from '../../src/runtime/log.js';
+import { freeUdpPort } from '../helpers/free-port.js';
 
 /**
  * The election with its real parts, in real time, on loopback: authenticated UDP between the
@@ -59,7 +60,7 @@ describe('election over the real LAN protocol and router client (loopback)', () 
     await emu.start();
     cleanup.push(() => emu.stop());
     const key = deriveKey('fleet secret for this test');
-    const port = 20000 + (randomBytes(2).readUInt16BE(0) % 20000);
+    const port = await freeUdpPort();
     const addrs = ['127.0.0.2', '127.0.0.3'];
     const nodes: ElectionNode[] = [];
     const directories: Membership[] = [];

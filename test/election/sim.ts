@@ -648,8 +648,8 @@ export class SimRouter {
     });
   }
 
-  mapperFor(host: Host, owner: Owner): PortMapper {
-    const addr = host.address;
+  /** `addr`: the address requests come from (another of the host's own, for bindTo). */
+  mapperFor(host: Host, owner: Owner, addr = host.address): PortMapper {
     return {
       protocol: 'upnp-igd2',
       gateway: '192.168.77.1',
@@ -706,6 +706,7 @@ export class SimRouter {
           },
           signal,
         ),
+      bindTo: (local) => this.mapperFor(host, owner, local),
       close: () => {},
     };
   }

@@ -43,7 +43,7 @@ async function discovered(protocol: ProtocolFamily) {
   return { emu, base };
 }
 
-describe('mapperBoundTo', () => {
+describe('PortMapper.bindTo and mapperBoundTo', () => {
   for (const [family, protocol] of [
     ['upnp', 'upnp-igd2'],
     ['natpmp', 'natpmp'],
@@ -51,8 +51,9 @@ describe('mapperBoundTo', () => {
   ] as const) {
     it(`${family}: the same kind of client, sending from the floating address, which becomes the internal client`, async () => {
       const { emu, base } = await discovered(family);
-      const bound = mapperBoundTo(base, FLOATING, { natpmpPort: emu.ports.pmp });
-      const again = mapperBoundTo(base, FLOATING, { natpmpPort: emu.ports.pmp });
+      // No port given: the emulator's NAT-PMP/PCP port is not 5351, so it must come from the base.
+      const bound = base.bindTo(FLOATING);
+      const again = mapperBoundTo(base, FLOATING);
       try {
         assert.equal(bound.protocol, protocol);
         assert.equal(bound.gateway, base.gateway);
@@ -79,11 +80,45 @@ describe('mapperBoundTo', () => {
         base.close();
       }
     });
+
+    it(`${family}: a wrapped client (a tracing proxy, its class renamed as a minifier does) still binds`, async () => {
+      const { emu, base } = await discovered(family);
+      const called: string[] = [];
+      const minified = class a {};
+      const wrapped = new Proxy(base, {
+        get(target, key, receiver) {
+          if (key === 'constructor') return minified;
+          const v: unknown = Reflect.get(target, key, receiver);
+          if (typeof v === 'function') called.push(String(key));
+          return v;
+        },
+      });
+      assert.equal(wrapped.constructor.name, 'a');
+      const bound = mapperBoundTo(wrapped, FLOATING);
+      try {
+        assert.ok(called.includes('bindTo'), called.join(','));
+        assert.equal(bound.protocol, protocol);
+        assert.equal(bound.localAddress, FLOATING);
+        assert.equal((await bound.claim(req(8081))).internalClient, FLOATING);
+        assert.deepEqual(
+          emu.mappings().map((e) => [e.externalPort, e.internalClient]),
+          [[8081, FLOATING]],
+        );
+        await bound.release({ protocol: 'TCP', externalPort: 8081, internalPort: 18080 });
+      } finally {
+        bound.close();
+        base.close();
+      }
+    });
   }
 
-  it('refuses a mapper it does not know how to rebuild, and a non-IPv4 address', () => {
-    const fake = new FakeMapper(new FakeTable(), '192.168.77.10');
-    assert.throws(() => mapperBoundTo(fake, FLOATING), /cannot bind a upnp-igd2 client of type FakeMapper/);
+  it('refuses a non-IPv4 floating address; a fake mapper binds to its shared table', async () => {
+    const table = new FakeTable();
+    const fake = new FakeMapper(table, '192.168.77.10');
     assert.throws(() => mapperBoundTo(fake, 'fe80::1'), TypeError);
+    const bound = mapperBoundTo(fake, '192.168.77.200');
+    assert.equal(bound.localAddress, '192.168.77.200');
+    assert.equal((await bound.claim(req(8080))).internalClient, '192.168.77.200');
+    await assert.rejects(fake.claim(req(8080)), PortConflictError);
   });
 });

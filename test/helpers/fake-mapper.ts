@@ -90,6 +90,11 @@ export class FakeMapper implements PortMapper {
     return [...this.table.entries.values()];
   }
 
+  /** Another host's view of the same table: a request from `localAddress` maps to it. */
+  bindTo(localAddress: string): FakeMapper {
+    return new FakeMapper(this.table, localAddress, { protocol: this.protocol });
+  }
+
   close(): void {
     this.closed = true;
   }

@@ -10,6 +10,7 @@ import { UdpTransport } from '../../src/peers/udp-transport.js';
 import type { UdpTransportInit } from '../../src/peers/udp-transport.js';
 import type { LogFields, Logger } from '../../src/runtime/log.js';
 import { ManualClock } from '../helpers/manual-clock.js';
+import { freeUdpPort } from '../helpers/free-port.js';
 
 // Only loopback addresses are used: 127.0.0.0/8 is all local on Linux without configuration.
 
@@ -85,15 +86,6 @@ async function waitFor(what: string, cond: () => boolean, ms = 2000): Promise<vo
   }
 }
 
-/** A free port for the multicast/broadcast tests, where every node must use the same one. */
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 function transportCode(fn: () => unknown): string {
   try {
     fn();
@@ -109,15 +101,18 @@ describe('UdpTransport, unicast on loopback', () => {
     const b = await startNode({ id: 'pi-b', boot: 'b1' }, { mode: 'unicast', bindAddress: '127.0.0.2' });
     const a = await startNode({ id: 'pi-a', boot: 'a1' }, { mode: 'unicast', bindAddress: '127.0.0.1', peers: [{ address: '127.0.0.2', port: b.port }] });
 
+    const sentFrom = Date.now();
     a.t.broadcast(claim);
     await waitFor('claim at b', () => b.got.length === 1);
+    const sentBy = Date.now();
     const m = b.got[0]!;
     assert.deepEqual(m.body, claim);
     assert.deepEqual(m.from, { id: 'pi-a', boot: 'a1' });
     assert.equal(m.seq, 1);
     assert.equal(m.address, '127.0.0.1');
     assert.equal(m.port, a.port);
-    assert.ok(Math.abs(m.sentAt - Date.now()) < 5000);
+    // The sender's wall clock at sending, bracketed by ours (one clock): no window to guess.
+    assert.ok(m.sentAt >= sentFrom && m.sentAt <= sentBy, `sentAt ${m.sentAt} outside ${sentFrom}..${sentBy}`);
 
     // b has no static peers: its broadcast reaches a only because it learnt a.
     b.t.broadcast({ type: 'reply', node: { ...node, name: 'porch' } });
@@ -303,7 +298,7 @@ describe('UdpTransport lifecycle and misuse', () => {
 
 describe('UdpTransport, multicast and broadcast on loopback', () => {
   it('multicast: both nodes hear the group; own copies are dropped; the fallback copy is dropped quietly', async (t) => {
-    const port = await freePort();
+    const port = await freeUdpPort();
     const sniffer = await rawSocket('127.0.0.3');
     const init = { mode: 'multicast' as const, port, interfaceAddress: '127.0.0.1' };
     let a: Node;
@@ -339,7 +334,7 @@ describe('UdpTransport, multicast and broadcast on loopback', () => {
   });
 
   it('broadcast to 127.255.255.255 reaches a node bound to the same port', async (t) => {
-    const port = await freePort();
+    const port = await freeUdpPort();
     const init = { mode: 'broadcast' as const, port, broadcastAddress: '127.255.255.255', unicastFallback: false };
     const a = await startNode({ id: 'pi-a', boot: 'a1' }, init);
     const b = await startNode({ id: 'pi-b', boot: 'b1' }, init);

@@ -65,13 +65,12 @@ describe('discovery against the emulator', () => {
 
   it('without UPnP it does not wait for the SSDP timeout', async () => {
     const { target } = await router({ upnp: false });
-    const t0 = performance.now();
-    // Nothing answers SSDP: a discovery that waited for its timeout would take 10 s.
-    const d = await discoverGateway({ ...target(), timeoutMs: 10_000 });
-    const took = performance.now() - t0;
+    // Nothing answers SSDP. What ended the search tells whether it waited for the overall timeout
+    // (a wall-clock bound would race a loaded machine).
+    const d = await discoverGateway({ ...target(), timeoutMs: 60_000 });
     assert.equal(bestMapper(d).protocol, 'pcp');
-    assert.ok(took < 5000, `discovery took ${Math.round(took)} ms: it waited for the SSDP timeout`);
-    assert.ok(d.failures.some((f) => f.protocol === 'upnp'));
+    const upnp = d.failures.find((f) => f.protocol === 'upnp');
+    assert.match(upnp?.error.message ?? '', /no answer while another protocol answered/);
     for (const m of d.mappers) m.close();
   });
 

@@ -135,9 +135,8 @@ describe('callInNs (in this namespace)', () => {
   });
 
   it('kills a call that does not finish in time, or that the caller aborts', async () => {
-    const t0 = performance.now();
+    // 'hang' never returns: only the call's timer can end it (no wall-clock bound needed).
     await assert.rejects(callInNs(null, fixture, 'hang', [], { timeoutMs: 300 }), { name: 'TestbedError', code: 'TB_TIMEOUT' });
-    assert.ok(performance.now() - t0 < 3000);
     const ac = new AbortController();
     const p = callInNs(null, fixture, 'hang', [], { signal: ac.signal });
     ac.abort(new Error('caller gave up'));

@@ -301,14 +301,14 @@ function otherModes(): void {
   });
 
   step('a config miniupnpd rejects fails at once, with the router log in the error', async () => {
-    const t0 = performance.now();
+    // 'At once': TB_ROUTER_START is the daemon's exit seen, where waiting for it to be ready would
+    // end in TB_TIMEOUT; the code tells which, with no wall-clock bound to race.
     await assert.rejects(tb.reconfigure('igd2', { miniupnpdConf: ['force_igd_v1=yes'] }), (err: unknown) => {
       assert.ok(err instanceof Error);
       assert.equal((err as Error & { code?: string }).code, 'TB_ROUTER_START');
       assert.match(err.message, /invalid option in file .* force_igd_v1=yes/);
       return true;
     });
-    assert.ok(performance.now() - t0 < 2000);
     assert.equal(tb.routerPid, undefined);
     await tb.reconfigure('igd2');
     assert.ok(tb.routerPid !== undefined);

@@ -17,7 +17,7 @@ import {
   UpnpError,
 } from '../errors.js';
 import { checkMappingRequest } from '../mapping-request.js';
-import type { Mapping, MappingProtocolName, MappingRequest, PortMapper, TransportProtocol } from '../types.js';
+import type { BindOptions, Mapping, MappingProtocolName, MappingRequest, PortMapper, TransportProtocol } from '../types.js';
 import { MAX_DESCRIPTION_CHARS, parseDeviceDescription } from './description.js';
 import type { IgdDescription } from './description.js';
 import { httpRequest } from './http-request.js';
@@ -97,8 +97,11 @@ export class IgdClient implements PortMapper {
   /** Set when GetListOfPortMappings or AddAnyPortMapping turned out missing despite IGDv2. */
   private noListOfPortMappings = false;
   private noAddAnyPortMapping = false;
+  /** What this client was made from, for bindTo. */
+  private readonly made: { components: IgdClientComponents; init: IgdClientInit };
 
   constructor(components: IgdClientComponents, init: IgdClientInit) {
+    this.made = { components, init };
     this.log = (components.logger ?? silentLogger).child('igd');
     this.clock = components.clock ?? systemClock;
     this.description = init.description;
@@ -244,6 +247,16 @@ export class IgdClient implements PortMapper {
       }
     }
     return this.listByIndex(signal);
+  }
+
+  /**
+   * The same description and chosen service: no second fetch. What this client learnt of the
+   * router's quirks (permanent leases only, missing actions) is learnt again by the new one.
+   * UPnP has no epoch, so `onReset` is never called.
+   */
+  bindTo(localAddress: string, opts: BindOptions = {}): IgdClient {
+    const { components, init } = this.made;
+    return new IgdClient(components, { ...init, localAddress, gateway: this.gateway, timeoutMs: opts.timeoutMs ?? init.timeoutMs });
   }
 
   close(): void {

@@ -16,8 +16,6 @@ import type { TransportProtocol } from '../types.js';
 
 /** The gateway's NAT-PMP (and PCP) port, RFC 6886 3.1. */
 export const NATPMP_PORT = 5351;
-/** Where gateways multicast address-change announcements, RFC 6886 3.2.1. */
-export const NATPMP_ANNOUNCE_PORT = 5350;
 
 export const NatPmpOpcode = {
   externalAddress: 0,

@@ -5,7 +5,7 @@ import { silentLogger } from '../../runtime/log.js';
 import type { Logger } from '../../runtime/log.js';
 import { BadResponseError, ListingUnsupportedError, PortConflictError, UnsupportedError } from '../errors.js';
 import { checkMappingRequest, checkPort } from '../mapping-request.js';
-import type { Mapping, MappingRequest, PortMapper, TransportProtocol } from '../types.js';
+import type { BindOptions, Mapping, MappingRequest, PortMapper, TransportProtocol } from '../types.js';
 import {
   encodeExternalAddressRequest,
   encodeMapRequest,
@@ -64,10 +64,13 @@ export class NatPmpClient implements PortMapper {
   private readonly epochs = new EpochTracker({ minRate: 7 / 8, checkFastServer: false });
   private readonly onReset: ((reason: string) => void) | undefined;
   private resetCount = 0;
+  /** What this client was made from, for bindTo. */
+  private readonly made: { components: NatPmpClientComponents; init: NatPmpClientInit };
 
   constructor(components: NatPmpClientComponents, init: NatPmpClientInit) {
     if (!isIPv4(init.gateway)) throw new TypeError(`NAT-PMP gateway must be an IPv4 address: ${init.gateway}`);
     if (!isIPv4(init.localAddress)) throw new TypeError(`NAT-PMP local address must be IPv4: ${init.localAddress}`);
+    this.made = { components, init };
     this.gateway = init.gateway;
     this.localAddress = init.localAddress;
     this.log = (components.logger ?? silentLogger).child('natpmp');
@@ -136,6 +139,11 @@ export class NatPmpClient implements PortMapper {
 
   async list(_signal?: AbortSignal): Promise<Mapping[]> {
     throw new ListingUnsupportedError('NAT-PMP');
+  }
+
+  bindTo(localAddress: string, opts: BindOptions = {}): NatPmpClient {
+    const { components, init } = this.made;
+    return new NatPmpClient(components, { ...init, localAddress, timeoutMs: opts.timeoutMs ?? init.timeoutMs, onReset: opts.onReset });
   }
 
   close(): void {

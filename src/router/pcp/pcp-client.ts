@@ -11,7 +11,7 @@ import { announceReset, EpochTracker } from '../natpmp/epoch-tracker.js';
 import { NATPMP_DEFAULTS, PROBE_DEFAULT_TIMEOUT_MS } from '../natpmp/natpmp-client.js';
 import type { ProbeOptions } from '../natpmp/natpmp-client.js';
 import { UdpRequester } from '../natpmp/udp-requester.js';
-import type { Mapping, MappingRequest, PortMapper, TransportProtocol } from '../types.js';
+import type { BindOptions, Mapping, MappingRequest, PortMapper, TransportProtocol } from '../types.js';
 import {
   encodePcpAnnounceRequest,
   encodePcpMapRequest,
@@ -88,10 +88,13 @@ export class PcpClient implements PortMapper {
   private readonly nonces = new Map<string, Buffer>();
   private lastExternal: { address: string; at: number } | undefined;
   private resetCount = 0;
+  /** What this client was made from, for bindTo. */
+  private readonly made: { components: PcpClientComponents; init: PcpClientInit };
 
   constructor(components: PcpClientComponents, init: PcpClientInit) {
     if (!isIPv4(init.gateway)) throw new TypeError(`PCP gateway must be an IPv4 address: ${init.gateway}`);
     if (!isIPv4(init.localAddress)) throw new TypeError(`PCP local address must be IPv4: ${init.localAddress}`);
+    this.made = { components, init };
     this.gateway = init.gateway;
     this.localAddress = init.localAddress;
     this.log = (components.logger ?? silentLogger).child('pcp');
@@ -213,6 +216,12 @@ export class PcpClient implements PortMapper {
 
   async list(_signal?: AbortSignal): Promise<Mapping[]> {
     throw new ListingUnsupportedError('PCP');
+  }
+
+  /** The new client has its own nonces: a mapping is renewed or deleted by the client that made it. */
+  bindTo(localAddress: string, opts: BindOptions = {}): PcpClient {
+    const { components, init } = this.made;
+    return new PcpClient(components, { ...init, localAddress, timeoutMs: opts.timeoutMs ?? init.timeoutMs, onReset: opts.onReset });
   }
 
   close(): void {
