@@ -28,15 +28,17 @@ import { projectStatus } from '../portal/status.js';
 import type { NodeStatus } from '../portal/status.js';
 import { buildWeb } from '../portal/web.js';
 import type { Web } from '../portal/web.js';
-import type { DiscoverOptions, Discovery, ProtocolFamily } from '../router/discover.js';
+import type { DiscoverOptions, Discovery } from '../router/discover.js';
 import { PendingMapper } from '../router/pending-mapper.js';
 import { RouterSession } from '../router/router-session.js';
+import type { RouterOptions } from '../router/router-session.js';
 import type { PortMapper } from '../router/types.js';
 import type { Clock, Timer } from '../runtime/clock.js';
 import type { Logger } from '../runtime/log.js';
 import { TlsCredentials } from '../tls/credentials.js';
 import { NodeState } from './node-state.js';
 import { RepresentativeDuties } from './representative-duties.js';
+import { Listeners } from '../runtime/listeners.js';
 
 /**
  * One node, put together: the router session, the LAN transport and membership, the election,
@@ -61,15 +63,7 @@ export interface AgentOptions {
   portalPort: number;
   /** The well-known public port: whoever the router maps it to is the representative. */
   wellKnownPort: number;
-  router: {
-    protocols: readonly ProtocolFamily[];
-    discoveryTimeoutMs: number;
-    requestTimeoutMs: number;
-    ssdpPort: number;
-    natpmpPort: number;
-    /** Multicast M-SEARCH too (off on loopback). */
-    multicast: boolean;
-  };
+  router: RouterOptions;
   lan: {
     mode: LanMode;
     group: string;
@@ -142,11 +136,11 @@ export class Agent {
   private readonly opts: AgentOptions;
   private readonly clock: Clock;
   private readonly log: Logger;
+  private readonly listeners: Listeners<AgentEvent>;
   private readonly random: () => number;
   private readonly components: AgentComponents;
   private readonly startedAt: number;
   private readonly scheme: 'http' | 'https';
-  private readonly listeners = new Set<(e: AgentEvent) => void>();
   readonly state: NodeState;
   private readonly router: RouterSession;
   private readonly http: NodeHttpServer;
@@ -170,6 +164,7 @@ export class Agent {
     this.components = components;
     this.clock = components.clock;
     this.log = components.logger;
+    this.listeners = new Listeners<AgentEvent>(this.log, 'agent');
     this.random = components.random ?? Math.random;
     this.scheme = opts.tls ? 'https' : 'http';
     this.startedAt = this.clock.now();
@@ -255,8 +250,7 @@ export class Agent {
   }
 
   onEvent(listener: (e: AgentEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   status(): NodeStatus {
@@ -601,13 +595,7 @@ export class Agent {
   }
 
   private emit(e: AgentEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.log.error('agent listener failed', { error: err });
-      }
-    }
+    this.listeners.emit(e);
   }
 }
 

@@ -4,6 +4,7 @@ import type { Clock, Timer } from '../runtime/clock.js';
 import type { Logger } from '../runtime/log.js';
 import type { DirectoryEntry } from './directory.js';
 import { Directory } from './directory.js';
+import { Listeners } from '../runtime/listeners.js';
 
 /**
  * Who is on the LAN: the directory the portal lists (claims 4, 8, 9), kept from what nodes say.
@@ -42,6 +43,7 @@ export class Membership {
   private readonly clock: Clock;
   private readonly transport: LanTransport;
   private readonly log: Logger;
+  private readonly listeners: Listeners<MembershipEvent>;
   private readonly selfId: Sender;
   private readonly lanPort: number;
   private readonly refreshIntervalMs: number;
@@ -55,7 +57,6 @@ export class Membership {
    */
   private readonly withdrawn = new Map<string, { at: number; seq: number }>();
   private readonly handlers: Array<(msg: Received) => void> = [];
-  private readonly listeners = new Set<(e: MembershipEvent) => void>();
   private selfInfo: NodeInfo;
   private started = false;
   /** Leaving (a graceful stop under way): nothing more is said, not even an answer. */
@@ -68,6 +69,7 @@ export class Membership {
     this.clock = components.clock;
     this.transport = components.transport;
     this.log = components.logger.child('membership');
+    this.listeners = new Listeners<MembershipEvent>(this.log, 'membership');
     this.selfId = { ...init.self };
     this.selfInfo = { ...init.info };
     this.lanPort = init.lanPort ?? 0;
@@ -98,8 +100,7 @@ export class Membership {
   }
 
   on(listener: (e: MembershipEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   start(): void {
@@ -226,12 +227,6 @@ export class Membership {
   }
 
   private emit(e: MembershipEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.log.error('membership listener failed', { error: err });
-      }
-    }
+    this.listeners.emit(e);
   }
 }

@@ -3,6 +3,7 @@ import type { Logger } from '../runtime/log.js';
 import { silentLogger } from '../runtime/log.js';
 import { asRouterError, PortConflictError, RouterError } from './errors.js';
 import type { Mapping, MappingRequest, PortMapper } from './types.js';
+import { Listeners } from '../runtime/listeners.js';
 
 /**
  * Keeps this node's mappings alive at the router: renews before the lease ends, and re-claims
@@ -55,12 +56,12 @@ export class MappingKeeper {
   private readonly mapper: PortMapper;
   private readonly clock: Clock;
   private readonly log: Logger;
+  private readonly listeners: Listeners<KeeperEvent>;
   private readonly renewFraction: number;
   private readonly checkIntervalMs: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly entries = new Map<string, Entry>();
-  private readonly listeners = new Set<(e: KeeperEvent) => void>();
   private checkTimer: Timer | undefined;
   private checking: Promise<void> | undefined;
   private checkAgain = false;
@@ -74,6 +75,7 @@ export class MappingKeeper {
     this.mapper = components.mapper;
     this.clock = components.clock;
     this.log = components.logger ?? silentLogger;
+    this.listeners = new Listeners<KeeperEvent>(this.log, 'keeper');
     this.renewFraction = init.renewFraction ?? 0.5;
     this.checkIntervalMs = init.checkIntervalMs ?? 30_000;
     this.retryMinMs = init.retryMinMs ?? 1_000;
@@ -81,8 +83,7 @@ export class MappingKeeper {
   }
 
   on(listener: (e: KeeperEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   get externalAddress(): string | undefined {
@@ -274,12 +275,6 @@ export class MappingKeeper {
   }
 
   private emit(e: KeeperEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.log.error('keeper listener threw', { error: err });
-      }
-    }
+    this.listeners.emit(e);
   }
 }

@@ -8,6 +8,7 @@ import { loadGatewayMemory, rememberedLocation, saveGatewayMemory } from './gate
 import { MappingKeeper } from './mapping-keeper.js';
 import type { KeeperEvent } from './mapping-keeper.js';
 import type { Mapping, MappingProtocolName, MappingRequest, PortMapper } from './types.js';
+import { Listeners } from '../runtime/listeners.js';
 
 /**
  * This node's link to the router: finds it (retrying while it does not answer, remembering it
@@ -39,9 +40,8 @@ export interface RouterSessionComponents {
   discover?: (opts: DiscoverOptions) => Promise<Discovery>;
 }
 
-export interface RouterSessionInit {
-  gateway: string;
-  localAddress: string;
+/** How the router is looked for and asked: the node's router settings. */
+export interface RouterOptions {
   protocols: readonly ProtocolFamily[];
   discoveryTimeoutMs: number;
   requestTimeoutMs: number;
@@ -49,6 +49,11 @@ export interface RouterSessionInit {
   natpmpPort: number;
   /** Multicast M-SEARCH too (off on loopback). */
   multicast: boolean;
+}
+
+export interface RouterSessionInit extends RouterOptions {
+  gateway: string;
+  localAddress: string;
   /** Where the router found last is kept; undefined keeps nothing. */
   dataDir?: string;
   /** The node's own page: its local port, and the public port it must never take. */
@@ -64,10 +69,10 @@ export interface TemporaryPorts {
 export class RouterSession {
   private readonly clock: Clock;
   private readonly log: Logger;
+  private readonly listeners: Listeners<RouterSessionEvent>;
   private readonly discover: (opts: DiscoverOptions) => Promise<Discovery>;
   private readonly init: RouterSessionInit;
   private readonly abort = new AbortController();
-  private readonly listeners = new Set<(e: RouterSessionEvent) => void>();
   private current: PortMapper | undefined;
   private keeper: MappingKeeper | undefined;
   private retryTimer: Timer | undefined;
@@ -78,6 +83,7 @@ export class RouterSession {
   constructor(components: RouterSessionComponents, init: RouterSessionInit) {
     this.clock = components.clock;
     this.log = components.logger.child('router');
+    this.listeners = new Listeners<RouterSessionEvent>(this.log, 'router session');
     this.discover = components.discover ?? discoverGateway;
     this.init = init;
   }
@@ -88,8 +94,7 @@ export class RouterSession {
   }
 
   on(listener: (e: RouterSessionEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   /**
@@ -140,13 +145,7 @@ export class RouterSession {
   }
 
   private emit(e: RouterSessionEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.log.error('router session listener failed', { error: err });
-      }
-    }
+    this.listeners.emit(e);
   }
 
   private memoryFile(): string | undefined {
