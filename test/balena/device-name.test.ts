@@ -102,7 +102,8 @@ describe('device values from balena', () => {
       const { logger, lines } = recorder();
       const id = await withSupervisorName(atStart, env, { logger, timeoutMs: 200 });
       assert.equal(id.name, 'name-at-init');
-      assert.match(String(lines.find((l) => l['level'] === 'warn')?.['error']), /no answer within 200 ms/);
+      const warned = lines.find((l) => l['level'] === 'warn')?.['error'] as { message?: string } | undefined;
+      assert.match(warned?.message ?? '', /no answer within 200 ms/);
     } finally {
       await sup.close();
     }
