@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createECDH, createPublicKey, verify, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { bigUint, oid, seq } from '../../src/tls/der.js';
@@ -42,6 +43,55 @@ describe('P-256 with deterministic nonces (RFC 6979)', () => {
   it('DER object identifiers encode as X.690 says', () => {
     assert.equal(oid('1.2.840.10045.4.3.2').toString('hex'), '06082a8648ce3d040302');
     assert.equal(oid('2.5.29.17').toString('hex'), '0603551d11');
+  });
+});
+
+const FIXTURES = new URL('../../../test/tls/fixtures/', import.meta.url);
+
+/** The fleet certificates (key PEM, then certificate PEM) that the nodes of a fleet already serve. */
+const served = [
+  { file: 'fleet-cert-one.pem', secret: 'fleet secret one' },
+  { file: 'fleet-cert-two.pem', secret: 'fleet secret two' },
+  { file: 'fleet-cert-s3cret.pem', secret: 's3cret' },
+];
+
+/** One DER element at `at`: where its content starts and where it ends (short or long length form). */
+function element(der: Buffer, at: number): { content: number; end: number } {
+  const first = der[at + 1] as number;
+  if (first < 0x80) return { content: at + 2, end: at + 2 + first };
+  const n = first & 0x7f;
+  const length = der.subarray(at + 2, at + 2 + n).reduce((acc, b) => acc * 256 + b, 0);
+  return { content: at + 2 + n, end: at + 2 + n + length };
+}
+
+/** r and s of a certificate's signature: the BIT STRING after the TBS and the algorithm. */
+function signatureOf(cert: string): { r: bigint; s: bigint } {
+  const der = new X509Certificate(cert).raw;
+  const outer = element(der, 0);
+  const algorithm = element(der, element(der, outer.content).end);
+  const bitString = element(der, algorithm.end);
+  const pair = element(der, bitString.content + 1);
+  const r = element(der, pair.content);
+  const s = element(der, r.end);
+  const int = (e: { content: number; end: number }) => BigInt(`0x${der.subarray(e.content, e.end).toString('hex')}`);
+  return { r: int(r), s: int(s) };
+}
+
+describe('the fleet certificate a fleet already serves', () => {
+  // A browser's exception is for these bytes: a node that made other ones, after an upgrade,
+  // would be a new certificate to every user of the fleet.
+  for (const { file, secret } of served) {
+    it(`is made again byte for byte (${file})`, () => {
+      const { key, cert } = fleetCertificate(secret);
+      assert.equal(key + cert, readFileSync(new URL(file, FIXTURES), 'utf8'));
+    });
+  }
+
+  it('the fixtures hold a signature with a high s and one with a low s, so both are pinned', () => {
+    const halfN = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n / 2n;
+    const high = served.map(({ file }) => signatureOf(readFileSync(new URL(file, FIXTURES), 'utf8')).s > halfN);
+    assert.ok(high.includes(true), 'a signature whose s is above n/2: the signer must not normalise it');
+    assert.ok(high.includes(false));
   });
 });
 
