@@ -36,12 +36,6 @@ export function uint(b: Buffer): Buffer {
   return tlv(0x02, v);
 }
 
-export function bigUint(n: bigint): Buffer {
-  let hex = n.toString(16);
-  if (hex.length % 2) hex = `0${hex}`;
-  return uint(Buffer.from(hex, 'hex'));
-}
-
 export function oid(dotted: string): Buffer {
   const parts = dotted.split('.').map(Number);
   const [a, b, ...rest] = parts as [number, number, ...number[]];

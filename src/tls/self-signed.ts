@@ -1,7 +1,7 @@
 import { createECDH, createPrivateKey, createHash, generateKeyPairSync, hkdfSync, randomBytes, sign, X509Certificate } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { bigUint, bits, explicit, implicit, octets, oid, seq, set, uint, utcTime, utf8 } from './der.js';
-import { N, signDeterministic } from './p256.js';
+import { bits, explicit, implicit, octets, oid, seq, set, uint, utcTime, utf8 } from './der.js';
+import { privateScalar, signDeterministic } from './p256.js';
 
 /**
  * The certificates a fleet makes itself when the user has none: ECDSA P-256, self-signed.
@@ -64,9 +64,7 @@ const b64url = (b: Buffer) => b.toString('base64url');
 export function fleetCertificate(secret: string): CertificatePem {
   if (secret === '') throw new RangeError('a fleet certificate needs the fleet secret');
   const derive = (info: string, n: number) => Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), 'frontdoor tls', info, n));
-  // 48 bytes reduced mod n-1: the bias is 2^-128.
-  const d = (BigInt(`0x${derive('fleet certificate key', 48).toString('hex')}`) % (N - 1n)) + 1n;
-  const dBytes = Buffer.from(d.toString(16).padStart(64, '0'), 'hex');
+  const dBytes = privateScalar(derive('fleet certificate key', 48));
   const ecdh = createECDH('prime256v1');
   ecdh.setPrivateKey(dBytes);
   const point = ecdh.getPublicKey();
@@ -79,8 +77,8 @@ export function fleetCertificate(secret: string): CertificatePem {
   // The organisation names the fleet without giving the secret away: a hash of a hash of it.
   const tag = createHash('sha256').update(derive('fleet certificate name', 32)).digest('hex').slice(0, 8);
   const tbs = tbsCertificate(serial, point, `frontdoor fleet ${tag}`);
-  const { r, s } = signDeterministic(d, tbs);
-  return checked(certificate(tbs, seq(bigUint(r), bigUint(s))), key);
+  const { r, s } = signDeterministic(dBytes, tbs);
+  return checked(certificate(tbs, seq(uint(r), uint(s))), key);
 }
 
 /** A node's own certificate when there is no fleet secret: random, kept by the caller. */

@@ -1,39 +1,41 @@
 import assert from 'node:assert/strict';
 import { createECDH, createPublicKey, verify, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { bigUint, oid, seq } from '../../src/tls/der.js';
-import { multiplyG, signDeterministic } from '../../src/tls/p256.js';
+import { oid, seq, uint } from '../../src/tls/der.js';
+import { N, privateScalar, signDeterministic } from '../../src/tls/p256.js';
 import { CERT_NAME, fleetCertificate, nodeCertificate } from '../../src/tls/self-signed.js';
 
-const hex = (n: bigint) => n.toString(16).padStart(64, '0').toUpperCase();
+const hex = (b: Buffer) => b.toString('hex').toUpperCase();
+const int = (b: Uint8Array) => BigInt(`0x${Buffer.from(b).toString('hex')}`);
 
 describe('P-256 with deterministic nonces (RFC 6979)', () => {
-  // RFC 6979 appendix A.2.5: P-256, SHA-256, message "sample".
-  const d = 0xc9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721n;
+  // RFC 6979 appendix A.2.5: P-256, SHA-256, messages "sample" and "test".
+  const d = Buffer.from('C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721', 'hex');
 
-  it('gives the RFC\'s signature for its test key and message', () => {
+  it('gives the RFC\'s signature for its test key and message, s not normalised to below n/2', () => {
     const { r, s } = signDeterministic(d, Buffer.from('sample'));
     assert.equal(hex(r), 'EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716');
     assert.equal(hex(s), 'F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8');
+    assert.ok(int(s) > N / 2n, 'this s is the high one of the pair s, n - s');
     const t = signDeterministic(d, Buffer.from('test'));
     assert.equal(hex(t.r), 'F1ABB023518351CD71D881567B1EA663ED3EFCF6C5132B354F28D3B0B7D38367');
     assert.equal(hex(t.s), '019F4113742A2B14BD25926B49C649155F267E60D3814B4C0CC84250E46F0083');
   });
 
-  it('the public point agrees with OpenSSL, and OpenSSL verifies every signature', () => {
+  it('the private scalar is the seed mod n-1, plus one, and OpenSSL verifies every signature', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 200 }), (seed, msg) => {
-        const k = (BigInt(`0x${Buffer.from(seed).toString('hex')}`) % 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632550n) + 1n;
+      fc.property(fc.uint8Array({ minLength: 48, maxLength: 64 }), fc.uint8Array({ maxLength: 200 }), (seed, msg) => {
+        const k = privateScalar(seed);
+        assert.equal(k.length, 32);
+        assert.equal(int(k), (int(seed) % (N - 1n)) + 1n);
         const ecdh = createECDH('prime256v1');
-        ecdh.setPrivateKey(Buffer.from(k.toString(16).padStart(64, '0'), 'hex'));
+        ecdh.setPrivateKey(k);
         const pub = ecdh.getPublicKey();
-        const q = multiplyG(k);
-        assert.equal(hex(q.x), pub.subarray(1, 33).toString('hex').toUpperCase());
-        assert.equal(hex(q.y), pub.subarray(33).toString('hex').toUpperCase());
         const { r, s } = signDeterministic(k, Buffer.from(msg));
         const key = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: pub.subarray(1, 33).toString('base64url'), y: pub.subarray(33).toString('base64url') }, format: 'jwk' });
-        assert.ok(verify('sha256', Buffer.from(msg), key, seq(bigUint(r), bigUint(s))));
+        assert.ok(verify('sha256', Buffer.from(msg), key, seq(uint(r), uint(s))));
       }),
       { numRuns: 25 },
     );
@@ -42,6 +44,54 @@ describe('P-256 with deterministic nonces (RFC 6979)', () => {
   it('DER object identifiers encode as X.690 says', () => {
     assert.equal(oid('1.2.840.10045.4.3.2').toString('hex'), '06082a8648ce3d040302');
     assert.equal(oid('2.5.29.17').toString('hex'), '0603551d11');
+  });
+});
+
+const FIXTURES = new URL('../../../test/tls/fixtures/', import.meta.url);
+
+/** The fleet certificates (key PEM, then certificate PEM) that the nodes of a fleet already serve. */
+const served = [
+  { file: 'fleet-cert-one.pem', secret: 'fleet secret one' },
+  { file: 'fleet-cert-two.pem', secret: 'fleet secret two' },
+  { file: 'fleet-cert-s3cret.pem', secret: 's3cret' },
+];
+
+/** One DER element at `at`: where its content starts and where it ends (short or long length form). */
+function element(der: Buffer, at: number): { content: number; end: number } {
+  const first = der[at + 1] as number;
+  if (first < 0x80) return { content: at + 2, end: at + 2 + first };
+  const n = first & 0x7f;
+  const length = der.subarray(at + 2, at + 2 + n).reduce((acc, b) => acc * 256 + b, 0);
+  return { content: at + 2 + n, end: at + 2 + n + length };
+}
+
+/** r and s of a certificate's signature: the BIT STRING after the TBS and the algorithm. */
+function signatureOf(cert: string): { r: bigint; s: bigint } {
+  const der = new X509Certificate(cert).raw;
+  const outer = element(der, 0);
+  const algorithm = element(der, element(der, outer.content).end);
+  const bitString = element(der, algorithm.end);
+  const pair = element(der, bitString.content + 1);
+  const r = element(der, pair.content);
+  const s = element(der, r.end);
+  const int = (e: { content: number; end: number }) => BigInt(`0x${der.subarray(e.content, e.end).toString('hex')}`);
+  return { r: int(r), s: int(s) };
+}
+
+describe('the fleet certificate a fleet already serves', () => {
+  // A browser's exception is for these bytes: a node that made other ones, after an upgrade,
+  // would be a new certificate to every user of the fleet.
+  for (const { file, secret } of served) {
+    it(`is made again byte for byte (${file})`, () => {
+      const { key, cert } = fleetCertificate(secret);
+      assert.equal(key + cert, readFileSync(new URL(file, FIXTURES), 'utf8'));
+    });
+  }
+
+  it('the fixtures hold a signature with a high s and one with a low s, so both are pinned', () => {
+    const high = served.map(({ file }) => signatureOf(readFileSync(new URL(file, FIXTURES), 'utf8')).s > N / 2n);
+    assert.ok(high.includes(true), 'a signature whose s is above n/2: the signer must not normalise it');
+    assert.ok(high.includes(false));
   });
 });
 
