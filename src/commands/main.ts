@@ -6,11 +6,6 @@ import { settingsHelp } from '../config/help.js';
 import { type LoadedConfig, loadConfig, parseConfigFile } from '../config/load.js';
 import { SETTINGS } from '../config/settings.js';
 import { createLogger, type Logger } from '../runtime/log.js';
-import { configCommand } from './config.js';
-import { demoCommand } from './demo.js';
-import { doctorCommand } from './doctor.js';
-import { runCommand } from './run.js';
-import { statusCommand } from './status.js';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -36,11 +31,13 @@ interface Command {
   run(ctx: CommandContext): Promise<number>;
 }
 
+// Each command's module is imported when it runs: a node running `run` would otherwise keep the
+// demo's router emulator and doctor in memory for good (a few MB of the idle node's RSS).
 const COMMANDS: Record<string, Command> = {
   run: {
     summary: 'Run this node (the container\'s command): map its page, join the election, serve the portal when representative.',
     options: {},
-    run: runCommand,
+    run: async (ctx) => (await import('./run.js')).runCommand(ctx),
   },
   status: {
     summary: 'Ask the node running here what it knows: role, representative, links, router, LAN.',
@@ -49,7 +46,7 @@ const COMMANDS: Record<string, Command> = {
       json: { type: 'boolean', help: 'Print the node\'s /api/status JSON.' },
       url: { type: 'string', help: 'The node\'s status URL (default http://127.0.0.1:<http-port>/api/status).' },
     },
-    run: statusCommand,
+    run: async (ctx) => (await import('./status.js')).statusCommand(ctx),
   },
   demo: {
     summary: 'Run an emulated router and 3 nodes on loopback (no root, no router) and print their URLs.',
@@ -58,7 +55,7 @@ const COMMANDS: Record<string, Command> = {
       failover: { type: 'boolean', help: 'Stop the representative after 10 s so another takes over, then start it again.' },
       duration: { type: 'string', help: 'Stop by itself after this long (e.g. 30s); default: until Ctrl-C.' },
     },
-    run: demoCommand,
+    run: async (ctx) => (await import('./demo.js')).demoCommand(ctx),
   },
   config: {
     summary: 'Print every setting\'s effective value and where it came from (default, file, environment, flag); secrets masked.',
@@ -66,7 +63,7 @@ const COMMANDS: Record<string, Command> = {
     options: {
       json: { type: 'boolean', help: 'Print the settings as JSON.' },
     },
-    run: configCommand,
+    run: async (ctx) => (await import('./config.js')).configCommand(ctx),
   },
   doctor: {
     summary: 'Tell what the router offers and whether frontdoor can work behind it.',
@@ -78,7 +75,7 @@ const COMMANDS: Record<string, Command> = {
         help: 'Check the embedded router emulator on loopback instead of the real router (a demo).',
       },
     },
-    run: doctorCommand,
+    run: async (ctx) => (await import('./doctor.js')).doctorCommand(ctx),
   },
 };
 
