@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { request } from '../runtime/node-http.js';
 import { SupervisorResponseError, SupervisorUnavailableError } from './errors.js';
 import { parseDevice, parseDeviceName, parsePing, type SupervisorDevice } from './supervisor-response.js';
 

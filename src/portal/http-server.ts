@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer } from '../runtime/node-http.js';
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server as HttpsServer } from 'node:https';

@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer } from '../../runtime/node-http.js';
 import { isIPv4 } from 'node:net';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';

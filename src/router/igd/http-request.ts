@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { request } from '../../runtime/node-http.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../../runtime/clock.js';
 import { abortReason } from '../abort.js';
