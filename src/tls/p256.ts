@@ -1,5 +1,6 @@
 import { mapHashToField } from '@noble/curves/abstract/modular.js';
-import { p256 } from '@noble/curves/nist.js';
+import { ecdsa, weierstrass } from '@noble/curves/abstract/weierstrass.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 
 /**
  * Deterministic ECDSA on P-256 with SHA-256 (RFC 6979), for one purpose: every node of a fleet
@@ -10,6 +11,22 @@ import { p256 } from '@noble/curves/nist.js';
  * The curve arithmetic is @noble/curves' (audited; its scalar multiplication is constant time as
  * far as JavaScript allows, which the hand-written bigint code it replaces did not try to be).
  */
+
+// The curve built from its SEC 2 parameters rather than imported from '@noble/curves/nist.js':
+// that module also builds P-384, P-521, hash-to-curve, FROST and OPRF at import, about 5 MB of an
+// idle node's RSS for a signature made once at start. The fixtures pin the result byte for byte.
+const p256 = ecdsa(
+  weierstrass({
+    p: 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn,
+    n: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+    h: 1n,
+    a: 0xffffffff00000001000000000000000000000000fffffffffffffffffffffffcn,
+    b: 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn,
+    Gx: 0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296n,
+    Gy: 0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5n,
+  }),
+  sha256,
+);
 
 /** The group order n. */
 export const N: bigint = p256.Point.Fn.ORDER;
