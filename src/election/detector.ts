@@ -116,6 +116,17 @@ export class DepartureDetector {
   private probeTick(): void {
     const target = this.target;
     if (target === undefined) return;
+    // Heard within the interval (its inquiry, usually): that is the answer a probe would bring,
+    // so none is sent, and the next look is just after the representative's next message is due
+    // (a tenth of an interval of slack). A settled LAN then carries no probes at all, which
+    // halves what each node sends and wakes up for, while a representative that falls silent is
+    // probed about as soon after its last message as a probe on a fixed beat would be.
+    const quiet = this.clock.now() - this.lastHeard;
+    if (quiet < this.config.probeIntervalMs) {
+      this.probeTimer = this.clock.setTimeout(() => this.probeTick(), this.config.probeIntervalMs * 1.1 - quiet);
+      return;
+    }
+    this.probeTimer = this.clock.setTimeout(() => this.probeTick(), this.config.probeIntervalMs);
     const nonce = `${(this.random() * 2 ** 32) >>> 0}.${++this.nonces}`;
     this.pendingNonce = nonce;
     this.answered = false;
@@ -125,7 +136,6 @@ export class DepartureDetector {
       this.misses++;
       if (this.misses >= this.config.probeMisses) this.depart('probe');
     }, this.config.probeTimeoutMs);
-    this.probeTimer = this.clock.setTimeout(() => this.probeTick(), this.config.probeIntervalMs);
   }
 
   private depart(reason: DepartureReason): void {
