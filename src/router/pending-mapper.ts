@@ -57,6 +57,11 @@ export class PendingMapper implements PortMapper {
     return (await this.ready(signal)).list(signal);
   }
 
+  async tableAge(signal?: AbortSignal): Promise<number | undefined> {
+    const inner = await this.ready(signal);
+    return inner.tableAge === undefined ? undefined : inner.tableAge(signal);
+  }
+
   bindTo(localAddress: string, opts?: BindOptions): PortMapper {
     if (this.inner === undefined) throw new RouterError('FD_NO_GATEWAY', 'no router found yet');
     return this.inner.bindTo(localAddress, opts);

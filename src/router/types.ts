@@ -61,6 +61,13 @@ export interface PortMapper {
   /** Whether `list` can work, so callers need not try. */
   readonly canList: boolean;
   /**
+   * How long, in whole seconds, the router says it has kept its mapping table: the NAT-PMP or
+   * PCP epoch (which restarts whenever the router loses its mappings), or UPnP's uptime
+   * (GetStatusInfo). Undefined when the router does not say. The election claims at once on a
+   * router whose table is older than any representative's belief could outlast a lost table.
+   */
+  tableAge?(signal?: AbortSignal): Promise<number | undefined>;
+  /**
    * A new client of the same kind for the same router (same protocol, gateway, port and, for
    * UPnP, the same service, with no second description fetch) whose requests leave from
    * `localAddress`, which must be on this host: its sockets bind to it. Routers in secure mode

@@ -56,6 +56,20 @@ describe('discovery against the emulator', () => {
     for (const m of d.mappers) m.close();
   });
 
+  it('every protocol says how long the router has kept its table, and a reboot starts it again', async () => {
+    const { emu, target } = await router({ upSeconds: 3600 });
+    const d = await discoverGateway(target());
+    const ages = async () => Promise.all(d.mappers.map(async (m) => [m.protocol, await m.tableAge?.()] as const));
+    for (const [protocol, age] of await ages()) {
+      assert.ok(age !== undefined && age >= 3600 && age <= 3610, `${protocol}: ${age}`);
+    }
+    emu.reboot();
+    for (const [protocol, age] of await ages()) {
+      assert.ok(age !== undefined && age <= 10, `${protocol} after the reboot: ${age}`);
+    }
+    for (const m of d.mappers) m.close();
+  });
+
   it('an IGDv1-only router is used as IGD v1', async () => {
     const { target } = await router({ igdVersion: 1 });
     const d = await discoverGateway({ ...target(), protocols: ['upnp'] });

@@ -43,6 +43,12 @@ export interface RouterEmulatorOptions {
   ssdpReplyPort?: number;
   /** Really forward TCP: listen on wanAddress:externalPort and pipe to the internal client. */
   forward?: boolean;
+  /**
+   * How long the router says it has been up when it starts (its NAT-PMP/PCP epoch and UPnP
+   * uptime), in seconds. Default 0: it has just started, and nodes wait a lease before claiming
+   * the well-known port; the demo says 3600, a home router that has been up a while.
+   */
+  upSeconds?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -81,6 +87,7 @@ export class RouterEmulator {
   private readonly pmp: NatPmpPcpServer;
   private readonly forwarders = new Map<string, TcpForwarder>();
   private epochOrigin: number;
+  private readonly upMs: number;
   private boot = 1;
   private started = false;
   private starting: Promise<void> | undefined;
@@ -110,7 +117,8 @@ export class RouterEmulator {
     this.clock = options.clock ?? systemClock;
     this.logger = (options.logger ?? silentLogger).child('router-emulator');
     this.wanted = { http: options.httpPort ?? 0, ssdp: options.ssdpPort ?? 0, pmp: options.pmpPort ?? 0 };
-    this.epochOrigin = this.clock.now();
+    this.upMs = Math.max(0, options.upSeconds ?? 0) * 1000;
+    this.epochOrigin = this.clock.now() - this.upMs;
     this.table = new MappingTable(this.clock, {
       onAdd: (e) => this.onMappingAdded(e),
       onRemove: (e) => this.onMappingRemoved(e),
@@ -141,7 +149,7 @@ export class RouterEmulator {
         }
         if (this.settings.natpmp || this.settings.pcp) await this.pmp.start(this.wanted.pmp);
         signal?.throwIfAborted();
-        this.epochOrigin = this.clock.now();
+        this.epochOrigin = this.clock.now() - this.upMs;
         this.started = true;
         this.logger.info('router emulator started', { address: this.settings.address, ...this.ports });
       } catch (err) {

@@ -24,6 +24,7 @@ import { httpRequest } from './http-request.js';
 import { pinControlUrl } from './location-policy.js';
 import type { LocationCandidate } from './location-policy.js';
 import { entryToMapping, MAX_LISTED_MAPPINGS, parsePortListing } from './port-listing.js';
+import { parseUptime } from './status-info.js';
 import { soapCall } from './soap.js';
 import type { SoapArgs } from './soap.js';
 
@@ -191,6 +192,18 @@ export class IgdClient implements PortMapper {
       throw new BadResponseError(`GetExternalIPAddress: not an IP address: ${JSON.stringify(address.slice(0, 64))}`);
     }
     return address;
+  }
+
+  /** GetStatusInfo's uptime; undefined from a router without the action or the field. */
+  async tableAge(signal?: AbortSignal): Promise<number | undefined> {
+    let out: ReadonlyMap<string, string>;
+    try {
+      out = await this.call('GetStatusInfo', [], signal);
+    } catch (err) {
+      if (isMissingAction(err)) return undefined;
+      throw err;
+    }
+    return parseUptime(out.get('NewUptime'));
   }
 
   async claim(req: MappingRequest, signal?: AbortSignal): Promise<Mapping> {

@@ -104,6 +104,12 @@ export class NatPmpClient implements PortMapper {
     return answer.externalAddress;
   }
 
+  /** The epoch: seconds since the router last started with an empty table (RFC 6886 3.6). */
+  async tableAge(signal?: AbortSignal): Promise<number | undefined> {
+    const answer = await this.exchange(encodeExternalAddressRequest(), matchesAddressAnswer, 'NAT-PMP epoch', signal);
+    return answer.kind === 'other-version' ? undefined : answer.epoch;
+  }
+
   async claim(req: MappingRequest, signal?: AbortSignal): Promise<Mapping> {
     this.check(req, true);
     const what = `NAT-PMP map ${req.protocol} ${req.externalPort} -> ${this.localAddress}:${req.internalPort}`;

@@ -81,6 +81,8 @@ export class PcpClient implements PortMapper {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly requester: UdpRequester<PcpResponse>;
+  private epochSeen: { epoch: number; at: number } | undefined;
+  private epochAnswers = 0;
   private readonly epochs = new EpochTracker({ minRate: 15 / 16, checkFastServer: true });
   private readonly onReset: ((reason: string) => void) | undefined;
   private readonly externalAddressMaxAgeMs: number;
@@ -129,6 +131,21 @@ export class PcpClient implements PortMapper {
   async externalAddress(signal?: AbortSignal): Promise<string> {
     const last = this.lastExternal;
     if (last && this.clock.now() - last.at <= this.externalAddressMaxAgeMs) return last.address;
+    return this.probeExternalAddress(signal);
+  }
+
+  /**
+   * The epoch (RFC 6887 8.5: restarts when the server loses its state), from a fresh exchange:
+   * an epoch counted on from an older answer would hide a reboot since, which is what the
+   * caller asks about.
+   */
+  async tableAge(signal?: AbortSignal): Promise<number | undefined> {
+    const before = this.epochAnswers;
+    await this.probeExternalAddress(signal);
+    return this.epochAnswers > before ? this.epochSeen?.epoch : undefined;
+  }
+
+  private async probeExternalAddress(signal?: AbortSignal): Promise<string> {
     const internalPort = await this.requester.ensureOpen(signal);
     const params: MapParams = {
       nonce: randomBytes(12),
@@ -292,6 +309,8 @@ export class PcpClient implements PortMapper {
   }
 
   private observeEpoch(epoch: number): void {
+    this.epochSeen = { epoch, at: this.clock.now() };
+    this.epochAnswers++;
     const reason = this.epochs.observe(epoch, this.clock.now());
     if (reason === undefined) return;
     this.resetCount++;

@@ -250,6 +250,21 @@ describe('IgdClient.externalAddress', () => {
   });
 });
 
+describe('IgdClient.tableAge', () => {
+  it('is GetStatusInfo\'s uptime; a router without the action or the field does not say; garbage is a BadResponseError', async () => {
+    const c = await connect();
+    fake.handler = (call) => ok(call.action, '<NewConnectionStatus>Connected</NewConnectionStatus><NewUptime> 86400 </NewUptime>');
+    assert.equal(await c.tableAge(), 86400);
+    assert.equal(fake.calls.at(-1)!.action, 'GetStatusInfo');
+    fake.handler = () => fault(401, 'Invalid Action');
+    assert.equal(await c.tableAge(), undefined);
+    fake.handler = (call) => ok(call.action, '<NewConnectionStatus>Connected</NewConnectionStatus>');
+    assert.equal(await c.tableAge(), undefined);
+    fake.handler = (call) => ok(call.action, '<NewUptime>-3</NewUptime>');
+    await assert.rejects(c.tableAge(), BadResponseError);
+  });
+});
+
 describe('IgdClient.claim', () => {
   it('sends AddPortMapping with the exact port, our address and the caller’s lease', async () => {
     fake.handler = (c) => ok(c.action);
