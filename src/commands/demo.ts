@@ -29,7 +29,9 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
     return 2;
   }
   const log = ctx.logger;
-  const emulator = new RouterEmulator({ address: '127.0.0.1', wanAddress: WAN, forward: true, logger: log.child('emulator') });
+  // Up for an hour, as a home router is: one that has just started makes the nodes wait a lease
+  // before the first claims the well-known port (docs/election.md).
+  const emulator = new RouterEmulator({ address: '127.0.0.1', wanAddress: WAN, forward: true, upSeconds: 3600, logger: log.child('emulator') });
   const agents: Agent[] = [];
   const timers: NodeJS.Timeout[] = [];
   const secret = randomBytes(16).toString('hex');

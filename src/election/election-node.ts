@@ -247,21 +247,75 @@ export class ElectionNode {
     // Listening first lets a newcomer find a live representative without touching the router:
     // after a router reboot the port is free, and a newcomer grabbing it would depose a
     // representative that does not know yet.
-    this.after('startup', this.config.startupListenMs, () => {
-      if (!this.eligible) {
-        this.becomeLeaderless('this node cannot serve the portal');
-        return;
-      }
-      // Floating: the router grants the address's mapping to whoever holds the address, so it
-      // cannot pick one of two starters; the LAN claim does.
-      if (this.config.floating) this.startCandidacy('no representative heard at start', undefined, true);
-      else this.claimPort('start');
-    });
+    this.after('startup', this.config.startupListenMs, () => this.startupListened());
     // A second unasked reply halfway: the representative announces on hearing a newcomer, and
     // one lost reply should not leave the newcomer to guess.
     this.after('rejoin', this.config.startupListenMs / 2, () => {
       if (this.current === 'starting') this.members.sendReply();
     });
+    if (!this.config.floating) void this.claimEarlyOnASettledRouter(this.startedAt);
+  }
+
+  private startupListened(): void {
+    if (!this.eligible) {
+      this.becomeLeaderless('this node cannot serve the portal');
+      return;
+    }
+    // Floating: the router grants the address's mapping to whoever holds the address, so it
+    // cannot pick one of two starters; the LAN claim does.
+    if (this.config.floating) this.startCandidacy('no representative heard at start', undefined, true);
+    else this.claimPort('start');
+  }
+
+  /**
+   * The listen at start guards one case: the router lost its table (a reboot) and a live
+   * representative has not noticed yet, so the port looks free. A representative believes it
+   * holds the port at most one lease past its last renewal, and a reachable one restores its
+   * mapping within a router check, well inside that. So when the router says it has kept its
+   * table for longer than a lease (plus the listen, for slack), a free port is free for
+   * everyone: the claim goes out at once, and the router, the lock, picks one of the starters.
+   * Where the router can list, the port must also be missing from its table, so a router that
+   * lets one host overwrite another's mapping is not used to depose a live representative.
+   * A router whose table is younger than that (it has just restarted) is not claimed from before
+   * its table is that old, heard representative or not: listening alone cannot tell a lost
+   * datagram from a LAN without a representative, and waiting out the lease can.
+   */
+  private async claimEarlyOnASettledRouter(startedAt: number): Promise<void> {
+    const mapper = this.mapper;
+    if (mapper.tableAge === undefined) return;
+    const cfg = this.config;
+    let age: number | undefined;
+    let held = false;
+    try {
+      age = await callRouter(this.clock, cfg.routerTimeoutMs, 'router table age', (signal) => mapper.tableAge!(signal));
+      // Asked after the age: until the router is found, a pending mapper cannot say it can list.
+      if (mapper.canList) {
+        const table = await callRouter(this.clock, cfg.routerTimeoutMs, 'router table', (signal) => mapper.list(signal));
+        held = table.some((m) => m.externalPort === cfg.wellKnownPort && m.protocol === cfg.protocol);
+      }
+    } catch (err) {
+      this.log.debug('router did not say how old its table is; listening first', { error: err });
+      return;
+    }
+    if (!this.started || this.startedAt !== startedAt || this.current !== 'starting' || !this.eligible) return;
+    const needMs = cfg.leaseMs + cfg.startupListenMs;
+    if (age === undefined || held) {
+      this.log.debug('listening before claiming', { routerTableAgeS: age, portHeld: held });
+      return;
+    }
+    const waitMs = needMs - age * 1000;
+    if (waitMs <= 0) {
+      this.cancel('startup');
+      this.claimPort('start');
+      return;
+    }
+    const listenLeftMs = startedAt + cfg.startupListenMs - this.clock.now();
+    if (waitMs <= listenLeftMs) return;
+    this.log.info('the router restarted a moment ago: waiting before claiming the well-known port', {
+      routerUpS: age,
+      waitMs: Math.round(waitMs),
+    });
+    this.after('startup', waitMs, () => this.startupListened());
   }
 
   /**
@@ -569,7 +623,8 @@ export class ElectionNode {
     // Under 1 ms counts as done: now + (t - now) can round below t, and re-arming forever at the
     // same instant would hang the node.
     if (wait < 1) {
-      this.claimPort('takeover');
+      if (this.config.floating || this.mapper.tableAge === undefined) this.claimPort('takeover');
+      else void this.claimUnlessRouterJustRestarted(c);
       return;
     }
     // Keep claiming on the LAN meanwhile so the others keep yielding.
@@ -578,6 +633,37 @@ export class ElectionNode {
       this.broadcastClaim();
       this.askRouter(c);
     });
+  }
+
+  /**
+   * A takeover claim on a router that lost its table less than a lease (plus the listen) ago
+   * waits until then: a representative this node could not hear (a partition just healed) may
+   * still believe it holds the port, and the router forgot that it does. The cost is one router
+   * request before the claim; a router that does not answer it is claimed from as before.
+   */
+  private async claimUnlessRouterJustRestarted(c: Candidacy): Promise<void> {
+    const waitMs = await this.routerRestartWaitMs();
+    if (!this.started || this.cand !== c || c.phase !== 'claiming') return;
+    if (waitMs <= 0) {
+      this.claimPort('takeover');
+      return;
+    }
+    this.log.info('the router restarted a moment ago: waiting before claiming the well-known port', { waitMs: Math.round(waitMs) });
+    c.notBefore = this.clock.now() + waitMs;
+    this.askRouter(c);
+  }
+
+  /** How long until the router's table is older than a lease plus the listen; 0 when it does not say. */
+  private async routerRestartWaitMs(): Promise<number> {
+    const mapper = this.mapper;
+    if (mapper.tableAge === undefined) return 0;
+    try {
+      const age = await callRouter(this.clock, this.config.routerTimeoutMs, 'router table age', (signal) => mapper.tableAge!(signal));
+      return age === undefined ? 0 : this.config.leaseMs + this.config.startupListenMs - age * 1000;
+    } catch (err) {
+      this.log.debug('router did not say how old its table is', { error: err });
+      return 0;
+    }
   }
 
   private broadcastClaim(): void {

@@ -62,7 +62,7 @@ describe('agents on loopback behind the embedded router', () => {
   });
 
   it('one representative serves the portal on the well-known port; every link answers with its node; a graceful stop hands over to the heir', async () => {
-    const emu = new RouterEmulator({ address: '127.0.0.1', wanAddress: WAN, forward: true });
+    const emu = new RouterEmulator({ address: '127.0.0.1', wanAddress: WAN, forward: true, upSeconds: 3600 });
     await emu.start();
     cleanup.push(() => emu.stop());
     // Ports off the usual ones so a developer's own 8080 does not matter.

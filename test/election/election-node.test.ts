@@ -22,10 +22,15 @@ class Rig {
   /** grant: answer after `latencyMs`; conflict: refuse; silent: never answer. */
   router: 'grant' | 'conflict' | 'silent' = 'grant';
   latencyMs = 0;
+  /** What the router says of its table's age, in seconds (undefined: it does not say). */
+  routerUpS: number | undefined;
+  /** A router that can list, and what it lists. */
+  listing: Mapping[] | undefined;
   readonly node: ElectionNode;
   readonly members: Membership;
 
   constructor(config: ElectionConfigInit = {}) {
+    const rig = this;
     const transport: LanTransport = {
       broadcast: (body) => {
         this.sent.push(body);
@@ -43,7 +48,10 @@ class Rig {
       protocol: 'upnp-igd2',
       gateway: '192.168.77.1',
       localAddress: '192.168.77.10',
-      canList: false,
+      get canList() {
+        return rig.listing !== undefined;
+      },
+      tableAge: () => Promise.resolve(this.routerUpS),
       externalAddress: () => Promise.resolve('203.0.114.1'),
       claim: (req, signal) => this.answer(req, signal),
       claimAny: (req, signal) => this.answer(req, signal),
@@ -51,7 +59,7 @@ class Rig {
         this.log.push('router release');
         return new Promise((resolve) => this.clock.setTimeout(resolve, 5));
       },
-      list: () => Promise.resolve([]),
+      list: () => Promise.resolve(this.listing ?? []),
       bindTo: () => {
         throw new Error('the election uses the mapper it is given');
       },
@@ -101,6 +109,10 @@ class Rig {
   deliver(body: PeerMessage, from = 'n9'): void {
     this.handler?.({ from: { id: from, boot: 'x' }, seq: 1, sentAt: 0, body, address: '192.168.77.99', port: 7447 });
   }
+}
+
+function claimTimes(rig: Rig): number[] {
+  return rig.log.filter((l) => l.startsWith('router claim at ')).map((l) => Number(l.slice('router claim at '.length)));
 }
 
 function info(name: string): NodeInfo {
@@ -203,6 +215,56 @@ describe('ElectionNode against a scripted router', () => {
     rig.start();
     rig.deliver({ type: 'probe', nonce: 'abc' });
     assert.deepEqual(rig.sent.at(-1), { type: 'probe-ack', nonce: 'abc' });
+  });
+});
+
+describe('ElectionNode at start: how long the router has kept its table', () => {
+  it('a router up for an hour: the claim goes out at once, without the listen', async () => {
+    const rig = new Rig();
+    rig.routerUpS = 3600;
+    rig.start();
+    await rig.advance(50);
+    assert.equal(rig.node.state, 'representative');
+    // The rig's clock moves in 10 ms steps; the listen would have been 1 500 ms.
+    assert.deepEqual(claimTimes(rig), [1010]);
+  });
+
+  it('a router that restarted 5 s ago: no claim before its table is a lease plus the listen old', async () => {
+    const rig = new Rig();
+    rig.routerUpS = 5;
+    rig.start();
+    const cfg = rig.node.config;
+    const due = 1000 + cfg.leaseMs + cfg.startupListenMs - 5000;
+    await rig.advance(due - 1000 - 20);
+    assert.equal(rig.node.state, 'starting');
+    assert.deepEqual(rig.log.filter((l) => l.startsWith('router claim')), []);
+    await rig.advance(40);
+    const [at] = claimTimes(rig);
+    assert.ok(at !== undefined && at >= due && at <= due + 10, `claimed at ${at}, due ${due}`);
+    assert.equal(rig.node.state, 'representative');
+  });
+
+  it('a router up for an hour whose table holds the port: the node listens first', async () => {
+    const rig = new Rig();
+    rig.routerUpS = 3600;
+    rig.listing = [
+      { protocol: 'TCP', externalPort: 8080, internalClient: '192.168.77.11', internalPort: 8081, leaseSeconds: 20, description: 'x', enabled: true, remoteHost: '', via: 'upnp-igd2' },
+    ];
+    rig.start();
+    await rig.advance(rig.node.config.startupListenMs - 20);
+    assert.equal(rig.node.state, 'starting');
+    assert.deepEqual(rig.log.filter((l) => l.startsWith('router claim')), []);
+    await rig.advance(40);
+    assert.equal(rig.log.filter((l) => l.startsWith('router claim')).length, 1);
+  });
+
+  it('a router that does not say: the listen, then the claim, as before', async () => {
+    const rig = new Rig();
+    rig.start();
+    await rig.advance(rig.node.config.startupListenMs - 20);
+    assert.equal(rig.node.state, 'starting');
+    await rig.advance(40);
+    assert.equal(rig.node.state, 'representative');
   });
 });
 

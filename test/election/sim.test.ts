@@ -153,6 +153,39 @@ describe('election simulation: partitions and the router', () => {
     assert.equal(world.agreedRepresentative(), world.hosts[rep]!.id);
   });
 
+  it('a newcomer that hears nothing after a router reboot does not take the port the representative is restoring', async () => {
+    const world = new World({ seed: 43, nodes: 4 });
+    const rep = await settled(world);
+    const newcomer = (rep + 1) % 4;
+    world.at(17_000, 'reboot', () => world.router.reboot());
+    // The newcomer restarts into a LAN that loses everything: it hears no representative, so
+    // only the router's word on its table keeps it from claiming the port the reboot freed.
+    world.at(17_010, 'restart deaf', () => {
+      world.crash(newcomer);
+      world.loss = 1;
+      world.boot(newcomer);
+    });
+    world.at(17_000 + world.config.startupListenMs + 100, 'heal', () => {
+      world.loss = 0;
+    });
+    await world.runUntil(45_000);
+    noViolations(world);
+    const holders = new Set(world.repChanges.map((c) => c.id).filter((x) => x !== undefined));
+    assert.deepEqual([...holders], [world.hosts[rep]!.id]);
+  });
+
+  it('a router that has just started: nobody claims before its table is a lease and the listen old, then exactly one does', async () => {
+    const world = new World({ seed: 44, nodes: 5, loss: 0.1, routerUpMs: 0 });
+    bootAll(world);
+    const cfg = world.config;
+    await world.runUntil(cfg.leaseMs + cfg.startupListenMs - 100);
+    assert.equal(world.repChanges.filter((c) => c.id !== undefined).length, 0);
+    await world.runUntil(cfg.leaseMs + 15_000);
+    noViolations(world);
+    assert.ok(world.agreedRepresentative() !== undefined);
+    assert.equal(world.repChanges.filter((c) => c.id !== undefined).length, 1);
+  });
+
   it('router unreachable for the representative: it steps down no later than its lease', async () => {
     const world = new World({ seed: 42, nodes: 3 });
     const rep = await settled(world);

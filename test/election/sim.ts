@@ -133,6 +133,12 @@ export interface WorldOptions {
   canList?: boolean;
   /** For testing the checker: a router that grants a taken port anyway. */
   brokenRouter?: boolean;
+  /**
+   * How long the router has kept its table when the world starts (ms; default an hour, as a home
+   * router has); it says so in whole seconds (tableAge), counted from 0 again at each reboot.
+   * 0: it has just started, so starters listen first. undefined-like (-1): it never says.
+   */
+  routerUpMs?: number;
   /** Keep node debug lines in the trace. */
   verbose?: boolean;
   traceLimit?: number;
@@ -180,7 +186,7 @@ export class World {
     this.jitterMs = opts.jitterMs ?? 5;
     this.traceLimit = opts.traceLimit ?? 4000;
     this.verbose = opts.verbose ?? false;
-    this.router = new SimRouter(this, opts.routerLatencyMs ?? 20, opts.canList ?? true, opts.brokenRouter ?? false);
+    this.router = new SimRouter(this, opts.routerLatencyMs ?? 20, opts.canList ?? true, opts.brokenRouter ?? false, opts.routerUpMs ?? 3_600_000);
     // Public ports in a shuffled order, so rule `ports` is not the same as ordering by id.
     const ports = Array.from({ length: opts.nodes }, (_, i) => 8081 + i);
     for (let i = ports.length - 1; i > 0; i--) {
@@ -544,10 +550,19 @@ export class SimRouter {
     private readonly maxLatencyMs: number,
     private readonly canList: boolean,
     private readonly broken: boolean,
-  ) {}
+    upMs: number,
+  ) {
+    this.says = upMs >= 0;
+    this.tableSince = -Math.max(0, upMs);
+  }
+
+  /** Whether the router tells its table's age, and since when it has kept that table. */
+  private readonly says: boolean;
+  private tableSince: number;
 
   reboot(): void {
     this.table.clear();
+    this.tableSince = this.world.now;
     this.reboots++;
     this.world.note('ROUTER REBOOTS (all mappings gone)');
   }
@@ -706,6 +721,12 @@ export class SimRouter {
           },
           signal,
         ),
+      ...(this.says
+        ? {
+            tableAge: (signal?: AbortSignal) =>
+              this.call(host, owner, 'table-age', () => Math.floor((this.world.now - this.tableSince) / 1000), signal),
+          }
+        : {}),
       bindTo: (local) => this.mapperFor(host, owner, local),
       close: () => {},
     };
