@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- start [--runs 5] [--idle 30s] [--nodes 3] [--settings defaults|fleet]
- * [--reference PATH]` (or START_RUNS=N): 3 nodes started at the same moment in a fresh
+ * [--router-up 22.5s|0] [--reference PATH]` (or START_RUNS=N): 3 nodes started at the same moment in a fresh
  * real-router test bed per run; how long until the internet client's portal lists them all,
  * whether two nodes were ever representative at once on the way, and each node's RSS and CPU
  * once the fleet is idle. `--settings defaults` runs the nodes as a user would (frontdoor's own
@@ -81,6 +81,9 @@ export async function run(args: string[]): Promise<void> {
   if (!Number.isInteger(nodes) || nodes < 2) throw new Error(`nodes must be an integer of at least 2, got ${nodes}`);
   const settings = option(args, 'settings') ?? START_DEFAULTS.settings;
   if (settings !== 'defaults' && settings !== 'fleet') throw new Error(`settings must be defaults or fleet, got ${settings}`);
+  const routerUp = option(args, 'router-up');
+  const routerUpMs = routerUp === undefined ? START_DEFAULTS.routerUpMs : routerUp === '0' ? 0 : parseDuration(routerUp);
+  if (!(routerUpMs >= 0)) throw new Error(`--router-up must be a duration, got ${routerUp}`);
   const subjects: Subject[] = [{ label: `this ${revision(THIS_CHECKOUT)}`.trim(), cli: THIS_CLI, runs: [] }];
   const reference = option(args, 'reference');
   if (reference !== undefined) {
@@ -91,28 +94,32 @@ export async function run(args: string[]): Promise<void> {
   const load = { start: loadavg(), end: '' };
   const t0 = monoMs();
   console.log(
-    `start: ${runs} run${runs === 1 ? '' : 's'} of ${subjects.map((s) => s.label).join(' and ')}, ${nodes} nodes, ${settings} settings, idle ${idleMs / 1000} s; load average ${load.start}`,
+    `start: ${runs} run${runs === 1 ? '' : 's'} of ${subjects.map((s) => s.label).join(' and ')}, ${nodes} nodes, ${settings} settings, idle ${idleMs / 1000} s, router up ${(routerUpMs / 1000).toFixed(1)} s at the start; load average ${load.start}`,
   );
   for (let i = 0; i < runs; i++) {
     // Alternating order: a machine whose load drifts over the bench weighs on both alike.
     const order = i % 2 === 0 ? subjects : [...subjects].reverse();
     for (const s of order) {
-      const r = await runStart({ cli: s.cli, nodes, settings, idleMs, log: (l) => console.log(`  ${s.label} #${i + 1}: ${l}`) });
+      const r = await runStart({ cli: s.cli, nodes, settings, idleMs, routerUpMs, log: (l) => console.log(`  ${s.label} #${i + 1}: ${l}`) });
       s.runs.push(r);
     }
   }
   load.end = loadavg();
   console.log('');
-  console.log(report(subjects, { nodes, settings, idleMs, load }));
+  console.log(report(subjects, { nodes, settings, idleMs, routerUpMs, load }));
   console.log(`whole bench: ${((monoMs() - t0) / 1000).toFixed(1)} s`);
   if (subjects.some((s) => s.runs.some((r) => r.error))) process.exitCode = 1;
 }
 
-export function report(subjects: readonly Subject[], o: { nodes: number; settings: StartSettings; idleMs: number; load: { start: string; end: string } }): string {
+export function report(
+  subjects: readonly Subject[],
+  o: { nodes: number; settings: StartSettings; idleMs: number; routerUpMs: number; load: { start: string; end: string } },
+): string {
   const runs = Math.max(...subjects.map((s) => s.runs.length));
   const COL = Math.max(24, ...subjects.map((s) => s.label.length + 2));
   const lines = [
     `start: ${o.nodes} nodes started at once, ${runs} run${runs === 1 ? '' : 's'}, each in a fresh test bed (miniupnpd, igd2) with fresh data directories; HTTPS; ${o.settings === 'defaults' ? "frontdoor's default settings" : "the test suite's fast election settings"}`,
+    `  the nodes start when the router (miniupnpd) has been up ${(o.routerUpMs / 1000).toFixed(1)} s${o.routerUpMs >= START_DEFAULTS.routerUpMs ? ', longer than a lease and the listen: as a home router that has been up a while' : ': a router that has just started, so the first claim waits until its table is a lease and the listen old'} (--router-up)`,
     '  listing = from the spawn of the nodes to the first answer from https://<router WAN>:8080/api/status (a new connection every 20 ms',
     '  from the internet) that lists every node with its link; first answer = the first answer at all',
     `  ${TWO_REPRESENTATIVES_DEFINITION}; watched every 50 ms from the spawn until the fleet settled`,
