@@ -30,6 +30,7 @@ export interface PortalAppOptions {
   now?: () => number;
   counters: PortalCounters;
   /** What the login page says about where the password is. */
+  /** Where the password comes from, for the owner: on the pages after login, never on the login page. */
   passwordHint: string;
   /** A camera node's pictures (claim 17); without it /camera.* are 404. */
   camera?: { http: CameraHttpOptions; counters: CameraCounters };
@@ -85,7 +86,7 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
     // Browsers ask for it on every page; a 404 would be a console error on each.
     ['GET /favicon.ico', (x) => void x.res.writeHead(204).end()],
     ['GET /portal.js', (x) => send(x, 200, 'text/javascript; charset=utf-8', PORTAL_SCRIPT)],
-    ['GET /login', (x) => (authorized(x) ? redirect(x, '/') : html(x, 200, loginPage({ hint: o.passwordHint })))],
+    ['GET /login', (x) => (authorized(x) ? redirect(x, '/') : html(x, 200, loginPage({})))],
     ['POST /login', login],
     ['POST /logout', logout],
   ]);
@@ -152,7 +153,7 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
     }
     o.counters.unauthorized++;
     if (x.method === 'GET' && x.path === '/' && (x.req.headers.accept ?? '').includes('text/html')) {
-      html(x, 401, loginPage({ hint: o.passwordHint }));
+      html(x, 401, loginPage({}));
       return false;
     }
     x.res.setHeader('www-authenticate', 'Basic realm="frontdoor", charset="UTF-8"');
@@ -181,7 +182,7 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
       o.counters.loginsThrottled++;
       const s = Math.ceil(wait / 1000);
       x.res.setHeader('retry-after', String(s));
-      html(x, 429, loginPage({ waitSeconds: s, hint: o.passwordHint }));
+      html(x, 429, loginPage({ waitSeconds: s }));
       return;
     }
     // Another type of body is no form: an empty one, so a wrong password.
@@ -193,7 +194,7 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
       o.throttle.failed(x.from);
       o.counters.loginFailures++;
       o.logger.warn('wrong portal password', { from: x.from });
-      html(x, 401, loginPage({ failed: true, hint: o.passwordHint }));
+      html(x, 401, loginPage({ failed: true }));
       return;
     }
     o.throttle.succeeded(x.from);
@@ -225,7 +226,7 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
   function home(x: Exchange): void {
     const s = o.status();
     if (o.which === 'node') {
-      html(x, 200, nodePage(s));
+      html(x, 200, nodePage(s, { passwordNote: o.passwordHint }));
       return;
     }
     // Thumbnails come from each node's own port: the WAN links for a visitor from outside,
@@ -234,7 +235,7 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
     const thumbnails = viaWan ? 'wan' : 'lan';
     const origins = thumbnailOrigins(s, thumbnails);
     if (origins.length > 0) x.res.setHeader('content-security-policy', cspWithImages(origins));
-    html(x, 200, portalPage(s, { thumbnails }));
+    html(x, 200, portalPage(s, { thumbnails, passwordNote: o.passwordHint }));
   }
 }
 

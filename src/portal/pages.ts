@@ -111,21 +111,25 @@ function routerSection(s: NodeStatus): string {
   return `<h2>Router</h2><p>WAN address: ${wan}<br>Protocol: ${esc(s.router.protocol ?? 'none')} at ${esc(s.router.gateway)}</p>${table}${events ? `<h2>Recent events</h2>${events}` : ''}`;
 }
 
+function passwordNote(note: string | undefined): string {
+  return note ? `<p class="muted" id="password-note"><small>${esc(note)}</small></p>` : '';
+}
+
 const LOGOUT = '<form class="inline" method="post" action="/logout"><button type="submit">Log out</button></form>';
 
 /** The representative's page on the well-known port: every node, linked by host name (claims 8, 9). */
-export function portalPage(s: NodeStatus, opts: { thumbnails?: ThumbnailLinks } = {}): string {
+export function portalPage(s: NodeStatus, opts: { thumbnails?: ThumbnailLinks; passwordNote?: string } = {}): string {
   const via = opts.thumbnails ?? 'wan';
   const nodes = [...s.nodes].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
   const body =
     `<h1>frontdoor · ${nodes.length} node${nodes.length === 1 ? '' : 's'}</h1>` +
-    `<p><small>served by ${esc(s.name)}</small> ${LOGOUT}</p>${notes(s)}` +
+    `<p><small>served by ${esc(s.name)}</small> ${LOGOUT}</p>${passwordNote(opts.passwordNote)}${notes(s)}` +
     `<ul class="cards" id="nodes">${nodes.map((n) => card(n, via)).join('')}</ul>${routerSection(s)}`;
   return page('frontdoor', body, true);
 }
 
 /** A node's own page on its own port. */
-export function nodePage(s: NodeStatus): string {
+export function nodePage(s: NodeStatus, opts: { passwordNote?: string } = {}): string {
   const rep = s.representative
     ? s.representative.url
       ? `Representative: <a id="portal-link" href="${esc(s.representative.url)}">${esc(s.representative.name)}</a>`
@@ -133,7 +137,7 @@ export function nodePage(s: NodeStatus): string {
     : 'No representative yet';
   const body =
     `<h1 id="node-name">${esc(s.name)}</h1><p class="role" id="role">${esc(s.role)}</p><p>${rep}</p>${cameraSection(s)}` +
-    `<p><small>public port ${s.ports.public || 'none yet'} · local port ${s.ports.local}</small> ${LOGOUT}</p>${notes(s)}`;
+    `<p><small>public port ${s.ports.public || 'none yet'} · local port ${s.ports.local}</small> ${LOGOUT}</p>${passwordNote(opts.passwordNote)}${notes(s)}`;
   return page(s.name, body, true);
 }
 
@@ -155,7 +159,11 @@ function cameraSection(s: NodeStatus): string {
   );
 }
 
-export function loginPage(opts: { failed?: boolean; waitSeconds?: number; hint: string }): string {
+/**
+ * The public login page says nothing of how the fleet is set up (which setting holds the
+ * password, which command shows it): that is for the owner, after login (`passwordNote`).
+ */
+export function loginPage(opts: { failed?: boolean; waitSeconds?: number }): string {
   const msg = opts.waitSeconds
     ? `<p class="note" id="login-error">Too many wrong passwords from your address: wait ${opts.waitSeconds} s.</p>`
     : opts.failed
@@ -164,7 +172,7 @@ export function loginPage(opts: { failed?: boolean; waitSeconds?: number; hint: 
   const body =
     `<h1>frontdoor</h1>${msg}<form id="login" method="post" action="/login">` +
     '<label for="password">Password</label><br><input id="password" name="password" type="password" autocomplete="current-password" required autofocus> ' +
-    `<button type="submit">Log in</button></form><p><small>${esc(opts.hint)}</small></p>`;
+    '<button type="submit">Log in</button></form><p><small>Ask whoever set up these cameras for the password.</small></p>';
   return page('frontdoor: log in', body, false);
 }
 

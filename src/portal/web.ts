@@ -60,8 +60,10 @@ export async function buildWeb(c: WebComponents, o: WebInit): Promise<Web> {
   }
   const hint =
     creds.passwordSource === 'setting'
-      ? 'The password is the FRONTDOOR_PASSWORD of your fleet.'
-      : 'No FRONTDOOR_PASSWORD is set: run `frontdoor status` on a node to see the password, or set FRONTDOOR_PASSWORD.';
+      ? 'The portal password is your fleet\'s FRONTDOOR_PASSWORD.'
+      : creds.passwordSource === 'fleet-secret'
+        ? 'The portal password is derived from the fleet secret: `frontdoor status` on any node shows it; set FRONTDOOR_PASSWORD to choose one.'
+        : 'This node made its own portal password: `frontdoor status` on it shows it; set FRONTDOOR_PASSWORD to choose one.';
   const lan = lanMatcher(o.address, o.gateway);
   const counters = newCounters();
   const common = {

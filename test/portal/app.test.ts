@@ -57,7 +57,7 @@ async function serve(over: Partial<PortalAppOptions> = {}, secret = 'fleet secre
     lanOpen: false,
     logger: silentLogger,
     counters: newCounters(),
-    passwordHint: 'hint',
+    passwordHint: 'The portal password is your fleet\'s FRONTDOOR_PASSWORD.',
     ...over,
   };
   const server = createServer(createPortalApp(opts));
@@ -105,6 +105,16 @@ describe('portal app: locked by default', () => {
     assert.match(await page.text(), /<form id="login" method="post" action="\/login">/);
     const api = await fetch(`${rig.url}/api/status`);
     assert.match(api.headers.get('www-authenticate') ?? '', /^Basic realm="frontdoor"/);
+  });
+
+  it('the login page says nothing of the setup; the owner reads where the password comes from after login', async () => {
+    for (const res of [await fetch(`${rig.url}/login`), await fetch(`${rig.url}/login`, form('wrong'))]) {
+      const text = await res.text();
+      assert.match(text, /<form id="login"/);
+      for (const word of ['FRONTDOOR_', 'frontdoor status', 'secret', 'password is']) assert.ok(!text.includes(word), `the login page says ${word}`);
+    }
+    const page = await fetch(`${rig.url}/`, { headers: basic('right-password') });
+    assert.match(await page.text(), /id="password-note"><small>The portal password is your fleet&#39;s FRONTDOOR_PASSWORD\.</);
   });
 
   it('security headers on every answer, no version, no stack', async () => {
