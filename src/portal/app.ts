@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { MAX_BUNDLE_BYTES } from '../acme/bundle.js';
 import { BUNDLE_PATH } from '../acme/share.js';
@@ -171,7 +172,9 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
       o.counters.loginFailures++;
       return false;
     }
-    return o.lanOpen && o.isLan(x.from);
+    // A DNS name the browser reached us by could be anyone's, rebound to this LAN address: with
+    // --lan-open (and --tls off) a page on it would read the node without a login. Addresses only.
+    return o.lanOpen && o.isLan(x.from) && hostIsAddress(x.req.headers.host ?? '');
   }
 
   async function login(x: Exchange): Promise<void> {
@@ -330,6 +333,11 @@ function formDecode(s: string): string {
   } catch {
     return spaced;
   }
+}
+
+function hostIsAddress(hostHeader: string): boolean {
+  const h = hostOf(hostHeader);
+  return isIP(h) !== 0 || h.toLowerCase() === 'localhost';
 }
 
 function hostOf(hostHeader: string): string {

@@ -225,6 +225,26 @@ describe('portal app: logging in', () => {
       closed.server.close();
     }
   });
+
+  it('--lan-open: only a Host that is an address (or localhost), so a page of a rebound DNS name gets the login', async () => {
+    const open = await serve({ lanOpen: true });
+    const port = (open.server.address() as AddressInfo).port;
+    const statusWithHost = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const r = request({ host: '127.0.0.1', port, path: '/api/status', headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        r.on('error', reject);
+        r.end();
+      });
+    try {
+      for (const host of [`127.0.0.1:${port}`, '192.168.77.10', `[::1]:${port}`, `localhost:${port}`]) assert.equal(await statusWithHost(host), 200, host);
+      for (const host of [`evil.example:${port}`, 'rebind.attacker.test', '127.0.0.1.nip.io']) assert.equal(await statusWithHost(host), 401, host);
+    } finally {
+      open.server.close();
+    }
+  });
 });
 
 describe('portal auth parts', () => {
