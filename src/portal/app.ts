@@ -1,12 +1,12 @@
-import { isIP } from 'node:net';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { MAX_BUNDLE_BYTES } from '../acme/bundle.js';
 import { BUNDLE_PATH } from '../acme/share.js';
 import type { CameraCounters, CameraHttpOptions } from '../camera/http.js';
 import { serveSnapshot, serveStream } from '../camera/http.js';
 import type { Logger } from '../runtime/log.js';
 import type { LoginThrottle, PortalCredentials } from './auth.js';
-import { SESSION_COOKIE, SESSION_TTL_MS, basicAuthPassword, cookieValue, passwordMatches, signSession, verifySession } from './auth.js';
+import { SESSION_COOKIE, SESSION_TTL_MS, basicAuthPassword, cookieValue, networkOf, passwordMatches, signSession, verifySession } from './auth.js';
 import { PORTAL_SCRIPT, loginPage, nodePage, portalPage, thumbnailOrigins } from './pages.js';
 import type { NodeStatus } from './status.js';
 
@@ -168,13 +168,20 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
     if (basic !== undefined) {
       if (o.throttle.waitMs(x.from) > 0) return false;
       if (passwordMatches(basic, o.credentials.password)) return true;
-      o.throttle.failed(x.from);
-      o.counters.loginFailures++;
+      wrongPassword(x.from);
       return false;
     }
     // A DNS name the browser reached us by could be anyone's, rebound to this LAN address: with
     // --lan-open (and --tls off) a page on it would read the node without a login. Addresses only.
     return o.lanOpen && o.isLan(x.from) && hostIsAddress(x.req.headers.host ?? '');
+  }
+
+  /** One log line when an address's network gets slowed down, or the minute's budget is spent; not one per guess. */
+  function wrongPassword(from: string): void {
+    o.counters.loginFailures++;
+    const change = o.throttle.failed(from);
+    if (change === 'address-blocked') o.logger.warn('wrong portal passwords: slowing down logins from this network', { from, network: networkOf(from) });
+    else if (change === 'budget-spent') o.logger.warn('too many wrong portal passwords this minute from everywhere: every login waits until the minute is over');
   }
 
   async function login(x: Exchange): Promise<void> {
@@ -194,9 +201,7 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
     if (form === undefined) return json(x, 413, { error: 'request too large' });
     const given = form.get('password') ?? '';
     if (!passwordMatches(given, o.credentials.password)) {
-      o.throttle.failed(x.from);
-      o.counters.loginFailures++;
-      o.logger.warn('wrong portal password', { from: x.from });
+      wrongPassword(x.from);
       html(x, 401, loginPage({ failed: true }));
       return;
     }

@@ -1,5 +1,6 @@
 import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../runtime/atomic-write.js';
 
@@ -146,45 +147,92 @@ export function basicAuthPassword(header: string | undefined): string | undefine
   return text.slice(i + 1);
 }
 
+/** What a wrong password did to the throttle, for one log line per change rather than per guess. */
+export type ThrottleChange = 'none' | 'address-blocked' | 'budget-spent';
+
 /**
- * Wrong passwords per source address: the first few (5) are compared at once; from the fifth
- * wrong one on, each costs a growing wait
- * (1 s, 2 s, 4 s … up to 60 s) before another attempt is even compared. Bounded in memory: the
- * least recently seen addresses are forgotten first.
+ * Wrong passwords per source network (an IPv4 /24, an IPv6 /64: one host rarely has more, and an
+ * attacker with many addresses has them side by side): the first few (5) are compared at once;
+ * from the fifth wrong one on, each costs a growing wait (1 s, 2 s, 4 s … up to 60 s) before
+ * another attempt is even compared. Beside that, a budget for all networks together (60 wrong
+ * passwords a minute): spent, every login waits until the minute is over, so addresses spread
+ * over many networks gain nothing either. Sessions already made are not touched.
+ *
+ * Bounded in memory: past `maxEntries` the least recently seen network that is not blocked is
+ * forgotten; a blocked one never is (forgetting it would unblock it). With every tracked network
+ * blocked, a new one is not tracked and only the budget holds it.
  */
 export class LoginThrottle {
-  private readonly byAddress = new Map<string, { failures: number; blockedUntil: number; lastSeen: number }>();
+  private readonly byNetwork = new Map<string, { failures: number; blockedUntil: number; lastSeen: number }>();
+  private window = { start: Number.NEGATIVE_INFINITY, failures: 0 };
   constructor(
     private readonly now: () => number,
     private readonly free = 5,
     private readonly maxEntries = 10_000,
+    private readonly budgetPerMinute = 60,
   ) {}
 
   /** Milliseconds this address must still wait; 0 = may try now. */
   waitMs(address: string): number {
-    const e = this.byAddress.get(address);
-    return e === undefined ? 0 : Math.max(0, e.blockedUntil - this.now());
+    const now = this.now();
+    const e = this.byNetwork.get(networkOf(address));
+    const own = e === undefined ? 0 : Math.max(0, e.blockedUntil - now);
+    const w = this.window;
+    const global = w.failures >= this.budgetPerMinute ? Math.max(0, w.start + 60_000 - now) : 0;
+    return Math.max(own, global);
   }
 
-  failed(address: string): void {
+  failed(address: string): ThrottleChange {
     const now = this.now();
-    const e = this.byAddress.get(address) ?? { failures: 0, blockedUntil: 0, lastSeen: now };
+    let change: ThrottleChange = 'none';
+    if (now - this.window.start >= 60_000) this.window = { start: now, failures: 0 };
+    this.window.failures++;
+    if (this.window.failures === this.budgetPerMinute) change = 'budget-spent';
+    const key = networkOf(address);
+    const known = this.byNetwork.get(key);
+    const e = known ?? { failures: 0, blockedUntil: 0, lastSeen: now };
     e.failures++;
     e.lastSeen = now;
-    if (e.failures >= this.free) e.blockedUntil = now + Math.min(60_000, 1000 * 2 ** Math.min(6, e.failures - this.free));
-    this.byAddress.delete(address);
-    this.byAddress.set(address, e);
-    if (this.byAddress.size > this.maxEntries) {
-      const oldest = this.byAddress.keys().next().value;
-      if (oldest !== undefined) this.byAddress.delete(oldest);
+    if (e.failures >= this.free) {
+      // Once the budget is spent its one line says everyone waits: no line per network after it.
+      if (e.failures === this.free && this.window.failures < this.budgetPerMinute) change = 'address-blocked';
+      e.blockedUntil = now + Math.min(60_000, 1000 * 2 ** Math.min(6, e.failures - this.free));
     }
+    this.byNetwork.delete(key);
+    if (known === undefined && this.byNetwork.size >= this.maxEntries && !this.forgetOne(now)) return change;
+    this.byNetwork.set(key, e);
+    return change;
   }
 
   succeeded(address: string): void {
-    this.byAddress.delete(address);
+    this.byNetwork.delete(networkOf(address));
   }
 
   get tracked(): number {
-    return this.byAddress.size;
+    return this.byNetwork.size;
   }
+
+  /** Forgets the least recently seen network that is not blocked; false when all are. */
+  private forgetOne(now: number): boolean {
+    for (const [key, e] of this.byNetwork) {
+      if (e.blockedUntil <= now) {
+        this.byNetwork.delete(key);
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** The /24 of an IPv4 address (also IPv4-mapped IPv6), the /64 of an IPv6 one; anything else as it is. */
+export function networkOf(address: string): string {
+  const a = address.toLowerCase().startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+  const v = isIP(a);
+  if (v === 4) return `${a.slice(0, a.lastIndexOf('.'))}.0/24`;
+  if (v !== 6) return a;
+  const [head = '', tail = ''] = a.toLowerCase().split('::');
+  const h = head === '' ? [] : head.split(':');
+  const t = a.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
+  const groups = a.includes('::') ? [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

@@ -182,8 +182,22 @@ describe(`attacks on the fleet from the internet and the LAN (${SCHEME})`, { ski
   }
 
   /** GET with the fleet's password from the WAN client (its main address, never an attacker's). */
-  function get(t: Target, path: string): Promise<Answer> {
-    return call<Answer>(TARGET, 'request', [t, { path, headers: { authorization: `Basic ${Buffer.from(`admin:${PORTAL_PASSWORD}`).toString('base64')}`, accept: 'text/html' }, maxBody: 200_000 }]);
+  /**
+   * The operator's reads (/metrics, pages) with a session made once, before any attack: the
+   * attacks' addresses share the operator's network (203.0.114.0/24), whose logins the throttle
+   * slows down as one, as it would a real attacker's neighbours.
+   */
+  let operatorCookie: string | undefined;
+  async function get(t: Target, path: string): Promise<Answer> {
+    if (operatorCookie === undefined) {
+      const a = await call<Answer>(TARGET, 'request', [
+        ctx.portal,
+        { path: '/login', method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `password=${encodeURIComponent(PORTAL_PASSWORD)}` },
+      ]);
+      operatorCookie = a.setCookie.map((c) => c.split(';')[0]!).find((c) => c.startsWith('fd_session='));
+      assert.ok(operatorCookie, `the operator could not log in (${a.status})`);
+    }
+    return call<Answer>(TARGET, 'request', [t, { path, headers: { cookie: operatorCookie, accept: 'text/html' }, maxBody: 200_000 }]);
   }
 
   async function counter(name: string): Promise<number> {
@@ -415,7 +429,7 @@ describe(`attacks on the fleet from the internet and the LAN (${SCHEME})`, { ski
     assert.equal(throttled, a.throttled429, 'frontdoor_login_throttled_total counts every 429 (form and basic auth)');
   });
 
-  it('7. 10 000 wrong passwords from 100 addresses: each throttled after its own 5, no login', { timeout: 120_000 }, async () => {
+  it('7. 10 000 wrong passwords from 100 addresses of one /24: throttled as one network, no login', { timeout: 120_000 }, async () => {
     const failures0 = await counter('frontdoor_login_failures_total');
     const throttled0 = await counter('frontdoor_login_throttled_total');
     const r = await underAttack(
@@ -442,8 +456,9 @@ describe(`attacks on the fleet from the internet and the LAN (${SCHEME})`, { ski
     assert.deepEqual(bad((a) => a.successes > 0), [], 'addresses a wrong password let in');
     assert.deepEqual(bad((a) => (a.statuses['post 429'] ?? 0) < 40), [], 'addresses hardly throttled (fewer than 40 of their 50 form logins answered 429)');
     assert.deepEqual(bad((a) => a.rightForm !== 429 || a.rightBasic !== 429), [], 'addresses whose right password was not refused during the wait');
-    const bound = 100 * comparedBound(r.ms);
-    assert.ok(failures >= 500 && failures <= bound, `${failures} wrong passwords compared (expected 500..${bound})`);
+    // One network, whose wait case 6 may have left running: at most what one address gets.
+    const bound = comparedBound(r.ms);
+    assert.ok(failures <= bound, `${failures} wrong passwords compared (expected at most ${bound})`);
     assert.equal(throttled, r.addresses.reduce((n, a) => n + a.throttled429, 0), 'frontdoor_login_throttled_total counts every 429 (form and basic auth)');
   });
 

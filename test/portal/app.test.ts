@@ -12,6 +12,7 @@ import { createPortalApp, newCounters } from '../../src/portal/app.js';
 import type { PortalAppOptions } from '../../src/portal/app.js';
 import {
   LoginThrottle,
+  networkOf,
   basicAuthPassword,
   cookieValue,
   passwordMatches,
@@ -300,6 +301,71 @@ describe('portal auth parts', () => {
     assert.equal(t.waitMs('a'), 0);
     for (const x of ['b', 'c', 'd', 'e']) t.failed(x);
     assert.equal(t.tracked, 3);
+  });
+
+  it('the throttle groups by network: an IPv4 /24 (mapped ones too), an IPv6 /64', () => {
+    assert.equal(networkOf('203.0.113.7'), '203.0.113.0/24');
+    assert.equal(networkOf('::ffff:203.0.113.200'), '203.0.113.0/24');
+    assert.equal(networkOf('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+    assert.equal(networkOf('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(networkOf('2001:0db8:0001:0002::9'), '2001:db8:1:2::/64');
+    assert.equal(networkOf('::1'), '0:0:0:0::/64');
+    let now = 0;
+    const t = new LoginThrottle(() => now);
+    for (let i = 1; i <= 5; i++) t.failed(`198.51.100.${i}`);
+    assert.equal(t.waitMs('198.51.100.77'), 1000, 'a neighbour in the /24 waits as well');
+    assert.equal(t.waitMs('198.51.101.1'), 0);
+    fc.assert(
+      fc.property(fc.ipV6(), (a) => {
+        const n = networkOf(a);
+        return n.endsWith('/64') || n.endsWith('/24');
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('the throttle never forgets a blocked network, and a budget for all networks holds the ones it cannot track', () => {
+    let now = 0;
+    const t = new LoginThrottle(() => now, 5, 100, 60);
+    const changes: string[] = [];
+    // 100 networks, 5 wrong passwords each: the budget (60 a minute) is spent at the 60th, said once.
+    for (let n = 0; n < 100; n++) for (let i = 0; i < 5; i++) changes.push(t.failed(`10.${n}.0.1`));
+    assert.equal(changes.filter((c) => c === 'budget-spent').length, 1);
+    assert.equal(changes.filter((c) => c === 'address-blocked').length, 11, 'one line per network blocked before the budget was spent, none after');
+    assert.ok(t.waitMs('192.0.2.1') > 0, 'the budget is spent: everyone waits');
+    now = 60_000;
+    assert.equal(t.waitMs('192.0.2.1'), 0, 'a new minute, a new budget');
+    // A table full of blocked networks keeps them all; a newcomer goes untracked (the budget holds it).
+    const u = new LoginThrottle(() => now, 5, 3, 1_000_000);
+    now = 0;
+    for (const a of ['10.1.0.1', '10.2.0.1', '10.3.0.1']) for (let i = 0; i < 5; i++) u.failed(a);
+    now = 100;
+    u.failed('10.4.0.1');
+    assert.equal(u.tracked, 3);
+    for (const a of ['10.1.0.1', '10.2.0.1', '10.3.0.1']) assert.ok(u.waitMs(a) > 0, `${a} still blocked`);
+    // Once their waits are over they may be forgotten, the least recently seen first.
+    now = 5000;
+    u.failed('10.5.0.1');
+    assert.equal(u.tracked, 3);
+    u.failed('10.1.0.2');
+    assert.equal(u.waitMs('10.1.0.2'), 0, '10.1.0.0/24 was forgotten: a first wrong password again');
+  });
+
+  it('an attack from 20 000 networks, 20 guesses each, gets at most the budget compared per minute', () => {
+    let now = 0;
+    const t = new LoginThrottle(() => now);
+    let compared = 0;
+    for (let round = 0; round < 20; round++) {
+      for (let n = 0; n < 20_000; n++) {
+        const a = `${(n >> 8) & 255}.${n & 255}.${round}.9`;
+        if (t.waitMs(a) > 0) continue;
+        compared++;
+        t.failed(a);
+      }
+      now += 1000; // 400 000 guesses over 20 s
+    }
+    assert.ok(compared <= 60, `${compared} guesses compared in 20 s`);
+    assert.ok(t.tracked <= 10_000);
   });
 
   it('credentials: the setting wins; else every node derives the same from the fleet secret', async () => {
