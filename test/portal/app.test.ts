@@ -310,8 +310,7 @@ describe('portal auth parts', () => {
     assert.equal(networkOf('2001:db8::1'), '2001:db8:0:0::/64');
     assert.equal(networkOf('2001:0db8:0001:0002::9'), '2001:db8:1:2::/64');
     assert.equal(networkOf('::1'), '0:0:0:0::/64');
-    let now = 0;
-    const t = new LoginThrottle(() => now);
+    const t = new LoginThrottle(() => 0);
     for (let i = 1; i <= 5; i++) t.failed(`198.51.100.${i}`);
     assert.equal(t.waitMs('198.51.100.77'), 1000, 'a neighbour in the /24 waits as well');
     assert.equal(t.waitMs('198.51.101.1'), 0);
