@@ -57,7 +57,9 @@ export function newCounters(): PortalCounters {
 export const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on our own
+  // forms' POSTs, which the cross-site check below could not tell from another site's.
+  'referrer-policy': 'same-origin',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
   'content-security-policy':
@@ -129,6 +131,9 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
 
   function route(x: Exchange): void | Promise<void> {
     const key = `${x.method} ${x.path}`;
+    // A browser names the page a POST comes from: another site's form posting to /logout or
+    // /login (cross-site request forgery) is refused. Scripts send no Origin and are let through.
+    if (x.method === 'POST' && !sameOrigin(x.req.headers.origin, x.req.headers.host)) return json(x, 403, { error: 'cross-site request refused' });
     const free = open.get(key);
     if (free) return free(x);
     // Not behind the login: the seal, made with the fleet secret, is the authentication. Not for
@@ -337,6 +342,16 @@ function formDecode(s: string): string {
     return decodeURIComponent(spaced);
   } catch {
     return spaced;
+  }
+}
+
+/** No Origin (not a browser, or an old one) or `null`-free Origin whose host:port is the request's Host. */
+function sameOrigin(origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === (host ?? '').trim().toLowerCase();
+  } catch {
+    return false;
   }
 }
 

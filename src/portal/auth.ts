@@ -11,7 +11,8 @@ import { writeFileAtomic } from '../runtime/atomic-write.js';
  *
  * - The password: FRONTDOOR_PASSWORD, else derived from the fleet secret (every node derives the
  *   same one), else made at random on first start and kept in the data directory (that node only).
- * - The session key: derived from the fleet secret, else random and kept beside the password.
+ * - The session key: derived from the fleet secret, else random and kept beside the password;
+ *   either way bound to the password, so a new password ends every session.
  */
 
 export const SESSION_COOKIE = 'fd_session';
@@ -45,6 +46,14 @@ function makePassword(bytes: Buffer): string {
 }
 
 export async function resolveCredentials(opts: { password: string; secret: string; dataDir?: string }): Promise<PortalCredentials> {
+  const creds = await resolveUnbound(opts);
+  // The sessions' key depends on the password too: changing FRONTDOOR_PASSWORD (or the made one)
+  // ends every session on every node at once, as a user expects of a password change.
+  const sessionKey = createHmac('sha256', creds.sessionKey).update(`portal password ${creds.password}`, 'utf8').digest();
+  return { ...creds, sessionKey };
+}
+
+async function resolveUnbound(opts: { password: string; secret: string; dataDir?: string }): Promise<PortalCredentials> {
   const fromSecret = (info: string, n: number) => Buffer.from(hkdfSync('sha256', Buffer.from(opts.secret, 'utf8'), SALT, info, n));
   const problems: string[] = [];
   const notKept = (why: string) => problems.push(why);

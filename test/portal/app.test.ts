@@ -118,6 +118,18 @@ describe('portal app: locked by default', () => {
     assert.match(await page.text(), /id="password-note"><small>The portal password is your fleet&#39;s FRONTDOOR_PASSWORD\.</);
   });
 
+  it('a POST from another site (its Origin) is refused: no cross-site logout or login', async () => {
+    const host = new URL(rig.url).host;
+    const post = (path: string, origin: string | undefined) =>
+      fetch(`${rig.url}${path}`, { ...form('right-password'), headers: { ...form('right-password').headers, ...(origin ? { origin } : {}) } });
+    assert.equal((await post('/logout', 'https://evil.example')).status, 403);
+    assert.equal((await post('/login', 'https://evil.example')).status, 403);
+    assert.equal((await post('/login', 'null')).status, 403);
+    assert.equal((await post('/logout', `http://${host}`)).status, 303);
+    assert.equal((await post('/login', `http://${host}`)).status, 303);
+    assert.equal((await post('/login', undefined)).status, 303, 'a script sends no Origin');
+  });
+
   it('security headers on every answer, no version, no stack', async () => {
     for (const path of ['/', '/healthz', '/login', '/nope']) {
       const res = await fetch(`${rig.url}${path}`);
@@ -365,6 +377,17 @@ describe('portal auth parts', () => {
     }
     assert.ok(compared <= 60, `${compared} guesses compared in 20 s`);
     assert.ok(t.tracked <= 10_000);
+  });
+
+  it('a new password ends every session: the session key depends on it, the same on every node', async () => {
+    const a = await resolveCredentials({ password: 'one', secret: 'fleet secret' });
+    const b = await resolveCredentials({ password: 'one', secret: 'fleet secret' });
+    const c = await resolveCredentials({ password: 'two', secret: 'fleet secret' });
+    assert.deepEqual(a.sessionKey, b.sessionKey);
+    assert.notDeepEqual(a.sessionKey, c.sessionKey);
+    const token = signSession(a.sessionKey, 1000);
+    assert.equal(verifySession(b.sessionKey, token, 2000), true);
+    assert.equal(verifySession(c.sessionKey, token, 2000), false);
   });
 
   it('credentials: the setting wins; else every node derives the same from the fleet secret', async () => {
