@@ -81,8 +81,6 @@ export class PcpClient implements PortMapper {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly requester: UdpRequester<PcpResponse>;
-  private epochSeen: { epoch: number; at: number } | undefined;
-  private epochAnswers = 0;
   private readonly epochs = new EpochTracker({ minRate: 15 / 16, checkFastServer: true });
   private readonly onReset: ((reason: string) => void) | undefined;
   private readonly externalAddressMaxAgeMs: number;
@@ -131,7 +129,7 @@ export class PcpClient implements PortMapper {
   async externalAddress(signal?: AbortSignal): Promise<string> {
     const last = this.lastExternal;
     if (last && this.clock.now() - last.at <= this.externalAddressMaxAgeMs) return last.address;
-    return this.probeExternalAddress(signal);
+    return (await this.probeMap(signal)).map.externalAddress;
   }
 
   /**
@@ -140,12 +138,11 @@ export class PcpClient implements PortMapper {
    * caller asks about.
    */
   async tableAge(signal?: AbortSignal): Promise<number | undefined> {
-    const before = this.epochAnswers;
-    await this.probeExternalAddress(signal);
-    return this.epochAnswers > before ? this.epochSeen?.epoch : undefined;
+    return (await this.probeMap(signal)).epoch;
   }
 
-  private async probeExternalAddress(signal?: AbortSignal): Promise<string> {
+  /** A throwaway MAP of this client's own socket port, deleted at once: the answer's address and epoch. */
+  private async probeMap(signal?: AbortSignal): Promise<GrantedMap> {
     const internalPort = await this.requester.ensureOpen(signal);
     const params: MapParams = {
       nonce: randomBytes(12),
@@ -158,7 +155,7 @@ export class PcpClient implements PortMapper {
     const what = 'PCP external address';
     const granted = this.accept(await this.mapRaw(params, what, signal), what);
     await this.releaseQuietly(params, granted.map.externalPort, signal);
-    return granted.map.externalAddress;
+    return granted;
   }
 
   async claim(req: MappingRequest, signal?: AbortSignal): Promise<Mapping> {
@@ -309,8 +306,6 @@ export class PcpClient implements PortMapper {
   }
 
   private observeEpoch(epoch: number): void {
-    this.epochSeen = { epoch, at: this.clock.now() };
-    this.epochAnswers++;
     const reason = this.epochs.observe(epoch, this.clock.now());
     if (reason === undefined) return;
     this.resetCount++;
