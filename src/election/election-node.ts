@@ -282,28 +282,25 @@ export class ElectionNode {
    */
   private async claimEarlyOnASettledRouter(startedAt: number): Promise<void> {
     const mapper = this.mapper;
-    if (mapper.tableAge === undefined) return;
     const cfg = this.config;
-    let age: number | undefined;
+    const age = await this.routerTableWait();
     let held = false;
-    try {
-      age = await callRouter(this.clock, cfg.routerTimeoutMs, 'router table age', (signal) => mapper.tableAge!(signal));
-      // Asked after the age: until the router is found, a pending mapper cannot say it can list.
-      if (mapper.canList) {
-        const table = await callRouter(this.clock, cfg.routerTimeoutMs, 'router table', (signal) => mapper.list(signal));
-        held = table.some((m) => m.externalPort === cfg.wellKnownPort && m.protocol === cfg.protocol);
+    // Asked after the age: until the router is found, a pending mapper cannot say it can list.
+    if (age !== undefined && mapper.canList) {
+      try {
+        const listed = await callRouter(this.clock, cfg.routerTimeoutMs, 'router table', (signal) => mapper.list(signal));
+        held = listed.some((m) => m.externalPort === cfg.wellKnownPort && m.protocol === cfg.protocol);
+      } catch (err) {
+        this.log.debug('router did not list its table; listening first', { error: err });
+        return;
       }
-    } catch (err) {
-      this.log.debug('router did not say how old its table is; listening first', { error: err });
-      return;
     }
     if (!this.started || this.startedAt !== startedAt || this.current !== 'starting' || !this.eligible) return;
-    const needMs = cfg.leaseMs + cfg.startupListenMs;
     if (age === undefined || held) {
-      this.log.debug('listening before claiming', { routerTableAgeS: age, portHeld: held });
+      this.log.debug('listening before claiming', { routerTableAgeS: age?.ageS, portHeld: held });
       return;
     }
-    const waitMs = needMs - age * 1000;
+    const { waitMs } = age;
     if (waitMs <= 0) {
       this.cancel('startup');
       this.claimPort('start');
@@ -312,7 +309,7 @@ export class ElectionNode {
     const listenLeftMs = startedAt + cfg.startupListenMs - this.clock.now();
     if (waitMs <= listenLeftMs) return;
     this.log.info('the router restarted a moment ago: waiting before claiming the well-known port', {
-      routerUpS: age,
+      routerUpS: age.ageS,
       waitMs: Math.round(waitMs),
     });
     this.after('startup', waitMs, () => this.startupListened());
@@ -642,7 +639,7 @@ export class ElectionNode {
    * request before the claim; a router that does not answer it is claimed from as before.
    */
   private async claimUnlessRouterJustRestarted(c: Candidacy): Promise<void> {
-    const waitMs = await this.routerRestartWaitMs();
+    const waitMs = (await this.routerTableWait())?.waitMs ?? 0;
     if (!this.started || this.cand !== c || c.phase !== 'claiming') return;
     if (waitMs <= 0) {
       this.claimPort('takeover');
@@ -653,16 +650,19 @@ export class ElectionNode {
     this.askRouter(c);
   }
 
-  /** How long until the router's table is older than a lease plus the listen; 0 when it does not say. */
-  private async routerRestartWaitMs(): Promise<number> {
+  /**
+   * The router's table age (s), and how long until it is older than a lease plus the listen
+   * (0 or less: it is); undefined when the router does not say or does not answer.
+   */
+  private async routerTableWait(): Promise<{ ageS: number; waitMs: number } | undefined> {
     const mapper = this.mapper;
-    if (mapper.tableAge === undefined) return 0;
+    if (mapper.tableAge === undefined) return undefined;
     try {
-      const age = await callRouter(this.clock, this.config.routerTimeoutMs, 'router table age', (signal) => mapper.tableAge!(signal));
-      return age === undefined ? 0 : this.config.leaseMs + this.config.startupListenMs - age * 1000;
+      const ageS = await callRouter(this.clock, this.config.routerTimeoutMs, 'router table age', (signal) => mapper.tableAge!(signal));
+      return ageS === undefined ? undefined : { ageS, waitMs: this.config.leaseMs + this.config.startupListenMs - ageS * 1000 };
     } catch (err) {
       this.log.debug('router did not say how old its table is', { error: err });
-      return 0;
+      return undefined;
     }
   }
 
