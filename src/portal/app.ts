@@ -30,7 +30,6 @@ export interface PortalAppOptions {
   logger: Logger;
   now?: () => number;
   counters: PortalCounters;
-  /** What the login page says about where the password is. */
   /** Where the password comes from, for the owner: on the pages after login, never on the login page. */
   passwordHint: string;
   /** A camera node's pictures (claim 17); without it /camera.* are 404. */
@@ -89,7 +88,7 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
     // Browsers ask for it on every page; a 404 would be a console error on each.
     ['GET /favicon.ico', (x) => void x.res.writeHead(204).end()],
     ['GET /portal.js', (x) => send(x, 200, 'text/javascript; charset=utf-8', PORTAL_SCRIPT)],
-    ['GET /login', (x) => (authorized(x) ? redirect(x, '/') : html(x, 200, loginPage({})))],
+    ['GET /login', (x) => (authorized(x) ? redirect(x, '/') : html(x, 200, loginPage()))],
     ['POST /login', login],
     ['POST /logout', logout],
   ]);
@@ -159,7 +158,7 @@ export function createPortalApp(o: PortalAppOptions): RequestListener {
     }
     o.counters.unauthorized++;
     if (x.method === 'GET' && x.path === '/' && (x.req.headers.accept ?? '').includes('text/html')) {
-      html(x, 401, loginPage({}));
+      html(x, 401, loginPage());
       return false;
     }
     x.res.setHeader('www-authenticate', 'Basic realm="frontdoor", charset="UTF-8"');
@@ -345,7 +344,7 @@ function formDecode(s: string): string {
   }
 }
 
-/** No Origin (not a browser, or an old one) or `null`-free Origin whose host:port is the request's Host. */
+/** True without an Origin (a script, an old browser) or with one whose host:port is the request's Host; `null` is not. */
 function sameOrigin(origin: string | undefined, host: string | undefined): boolean {
   if (origin === undefined) return true;
   try {

@@ -235,13 +235,15 @@ export class LoginThrottle {
 
 /** The /24 of an IPv4 address (also IPv4-mapped IPv6), the /64 of an IPv6 one; anything else as it is. */
 export function networkOf(address: string): string {
-  const a = address.toLowerCase().startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+  const lower = address.toLowerCase();
+  const a = lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
   const v = isIP(a);
   if (v === 4) return `${a.slice(0, a.lastIndexOf('.'))}.0/24`;
-  if (v !== 6) return a;
-  const [head = '', tail = ''] = a.toLowerCase().split('::');
-  const h = head === '' ? [] : head.split(':');
-  const t = a.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
-  const groups = a.includes('::') ? [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  if (v !== 6) return address;
+  const groups = (s: string) => (s === '' ? [] : s.split(':'));
+  const [head = '', tail] = a.split('::');
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const all = tail === undefined ? h : [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
+  return `${all.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

@@ -163,7 +163,7 @@ function cameraSection(s: NodeStatus): string {
  * The public login page says nothing of how the fleet is set up (which setting holds the
  * password, which command shows it): that is for the owner, after login (`passwordNote`).
  */
-export function loginPage(opts: { failed?: boolean; waitSeconds?: number }): string {
+export function loginPage(opts: { failed?: boolean; waitSeconds?: number } = {}): string {
   const msg = opts.waitSeconds
     ? `<p class="note" id="login-error">Too many wrong passwords from your address: wait ${opts.waitSeconds} s.</p>`
     : opts.failed
