@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultSettings } from '../../src/config/settings.js';
-import { electionFromSettings } from '../../src/election/config.js';
+import { electionFromSettings, settledTableAgeMs } from '../../src/election/config.js';
 import type { ChildProcess } from 'node:child_process';
 import { createTestbed } from '../../test/testbed/testbed.js';
 import type { Host, Testbed } from '../../test/testbed/testbed.js';
@@ -21,10 +21,7 @@ import { PortalPoller } from '../soak/poller.js';
 import { representativeOverlaps } from './representatives.js';
 import type { RepresentativeOverlaps } from './representatives.js';
 
-const ROUTER_UP_MS = (() => {
-  const cfg = electionFromSettings(defaultSettings());
-  return cfg.leaseMs + cfg.startupListenMs + 1000;
-})();
+const ROUTER_UP_MS = settledTableAgeMs(electionFromSettings(defaultSettings())) + 1000;
 
 /** frontdoor's own settings (what a user runs) or the test suite's fast election (FAST). */
 export type StartSettings = 'defaults' | 'fleet';

@@ -156,6 +156,15 @@ const FIXED_KNOBS = {
 } as const satisfies Omit<ElectionConfig, SetKnob>;
 
 /**
+ * How long a router must have kept its table before a free well-known port is free for everyone:
+ * a lease (any belief from before a table loss has ended by then) plus the listen, for slack.
+ * Younger, nobody claims it (docs/election.md, "Why it is safe").
+ */
+export function settledTableAgeMs(cfg: Pick<ElectionConfig, 'leaseMs' | 'startupListenMs'>): number {
+  return cfg.leaseMs + cfg.startupListenMs;
+}
+
+/**
  * The knobs the settings decide, unchecked (electionSettings checks them). docs/election.md says
  * in words how the derived ones are made (tools/election/defaults-table.ts): change both together.
  */

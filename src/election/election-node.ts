@@ -6,7 +6,7 @@ import type { Mapping, MappingRequest, PortMapper } from '../router/types.js';
 import type { Clock, Timer } from '../runtime/clock.js';
 import type { Logger } from '../runtime/log.js';
 import type { ElectionConfig, ElectionConfigInit } from './config.js';
-import { electionConfig, validateElectionConfig } from './config.js';
+import { electionConfig, settledTableAgeMs, validateElectionConfig } from './config.js';
 import type { DepartureReason } from './detector.js';
 import { DepartureDetector } from './detector.js';
 import { callRouter } from './router-call.js';
@@ -659,7 +659,7 @@ export class ElectionNode {
     if (mapper.tableAge === undefined) return undefined;
     try {
       const ageS = await callRouter(this.clock, this.config.routerTimeoutMs, 'router table age', (signal) => mapper.tableAge!(signal));
-      return ageS === undefined ? undefined : { ageS, waitMs: this.config.leaseMs + this.config.startupListenMs - ageS * 1000 };
+      return ageS === undefined ? undefined : { ageS, waitMs: settledTableAgeMs(this.config) - ageS * 1000 };
     } catch (err) {
       this.log.debug('router did not say how old its table is', { error: err });
       return undefined;

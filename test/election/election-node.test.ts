@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ElectionConfigInit } from '../../src/election/config.js';
 import type { RoleChange } from '../../src/election/election-node.js';
-import { electionConfig } from '../../src/election/config.js';
+import { electionConfig, settledTableAgeMs } from '../../src/election/config.js';
 import { ElectionNode } from '../../src/election/election-node.js';
 import { Membership } from '../../src/membership/membership.js';
 import type { NodeInfo, PeerMessage, Received } from '../../src/peers/messages.js';
@@ -234,7 +234,7 @@ describe('ElectionNode at start: how long the router has kept its table', () => 
     rig.routerUpS = 5;
     rig.start();
     const cfg = rig.node.config;
-    const due = 1000 + cfg.leaseMs + cfg.startupListenMs - 5000;
+    const due = 1000 + settledTableAgeMs(cfg) - 5000;
     await rig.advance(due - 1000 - 20);
     assert.equal(rig.node.state, 'starting');
     assert.deepEqual(rig.log.filter((l) => l.startsWith('router claim')), []);

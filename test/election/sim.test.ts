@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { settledTableAgeMs } from '../../src/election/config.js';
 import { compareCandidates } from '../../src/election/rules.js';
 import { bootAll, directoryBoundMs, runFailover, runRandomSchedule, settleBoundMs } from './scenarios.js';
 import { World } from './sim.js';
@@ -178,7 +179,7 @@ describe('election simulation: partitions and the router', () => {
     const world = new World({ seed: 44, nodes: 5, loss: 0.1, routerUpMs: 0 });
     bootAll(world);
     const cfg = world.config;
-    await world.runUntil(cfg.leaseMs + cfg.startupListenMs - 100);
+    await world.runUntil(settledTableAgeMs(cfg) - 100);
     assert.equal(world.repChanges.filter((c) => c.id !== undefined).length, 0);
     await world.runUntil(cfg.leaseMs + 15_000);
     noViolations(world);
